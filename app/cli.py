@@ -1,0 +1,79 @@
+"""The `hearth` command: the window by default, and scriptable sub-commands on the same code paths."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="Your own AI assistant, on your own computer.")
+    sub = parser.add_subparsers(dest="command")
+
+    chat = sub.add_parser("chat", help="stream one reply to stdout and save it as a conversation")
+    chat.add_argument("prompt")
+    chat.add_argument("--conversation", type=int, help="continue this conversation (id) instead of starting one")
+    chat.add_argument("--model", help="model name or id (default: the default model)")
+    chat.add_argument("--system", help="system prompt for a new conversation")
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--max-tokens", type=int)
+    chat.add_argument("--seed", type=int)
+
+    export = sub.add_parser("export", help="print conversations as JSON or Markdown")
+    export.add_argument("--format", choices=("json", "md"), default="json")
+    export.add_argument("--conversation", type=int)
+
+    shot = sub.add_parser("screenshot", help="render the window with a sample conversation to a PNG (no display needed)")
+    shot.add_argument("out")
+    shot.add_argument("--tab", default="chat", choices=("chat", "models", "monitor", "training"))
+    shot.add_argument("--width", type=int, default=1280)
+    shot.add_argument("--height", type=int, default=800)
+
+    bench = sub.add_parser("bench", help="measure Hearth against the raw libraries")
+    bench_sub = bench.add_subparsers(dest="bench_what", required=True)
+    bench_chat = bench_sub.add_parser("chat", help="decode speed, TTFT, UI stalls, start-up time, idle memory")
+    bench_chat.add_argument("--json", dest="json_out")
+    bench_chat.add_argument("--tokens", type=int, default=200)
+    bench_chat.add_argument("--rounds", type=int, default=3)
+
+    sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        from app.ui.app import run_window
+
+        return run_window()
+    if args.command == "chat":
+        from app.cli_chat import chat
+
+        return chat(args)
+    if args.command == "export":
+        from app.core.export import export_json, export_markdown
+        from app.core.startup import open_core
+
+        core = open_core()
+        try:
+            text = (export_json if args.format == "json" else export_markdown)(core.db, args.conversation)
+        except LookupError as exc:
+            print(f"hearth: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.write(text + "\n")
+        return 0
+    if args.command == "screenshot":
+        from app.ui.screenshot import screenshot
+
+        return screenshot(args.out, tab=args.tab, size=(args.width, args.height))
+    if args.command == "bench":
+        from app.bench.chat_bench import run
+
+        return run(args)
+    if args.command == "window-probe":
+        from app.ui.app import run_window
+
+        return run_window(probe=True)
+    return 2

@@ -1,0 +1,68 @@
+"""`hearth chat`: one reply streamed to stdout, saved like any conversation in the window."""
+
+from __future__ import annotations
+
+import sys
+
+from app.core.chat.reply import run_reply
+from app.core.chat.turns import NoModelError, start_turn
+from app.core.engine.backend import ModelLoadError
+from app.core.engine.events import ContextTrimmed, Failed, Finished, TextDelta
+from app.core.library.registry import default_model, find_model
+from app.core.startup import open_core
+from app.core.storage import conversations as convs
+
+
+def _err(message: str) -> int:
+    print(f"hearth: {message}", file=sys.stderr)
+    return 1
+
+
+def chat(args) -> int:
+    core = open_core()
+    with core.db.session() as session:
+        model = find_model(session, args.model) if args.model else default_model(session)
+        if model is None:
+            return _err(f"no model matches '{args.model}'. See the Models tab." if args.model else "no model installed.")
+        if args.conversation is not None:
+            conversation = convs.get_conversation(session, args.conversation)
+            if conversation is None:
+                return _err(f"there is no conversation with id {args.conversation}.")
+            params = dict(conversation.params or {})
+        else:
+            conversation = convs.create_conversation(
+                session, system_prompt=args.system or core.settings["default_system_prompt"], model_id=model.id
+            )
+            params = {}
+        for key in ("temperature", "max_tokens", "seed"):
+            if getattr(args, key) is not None:
+                params[key] = getattr(args, key)
+        convs.update_conversation_settings(session, conversation.id, model_id=model.id, params=params)
+        conversation_id = conversation.id
+    try:
+        pending = start_turn(core.db, conversation_id, args.prompt)
+        backend = core.new_host().load(model.id, model.path, model.name, model.format)
+    except (ModelLoadError, NoModelError, ValueError) as exc:
+        return _err(str(exc))
+    status = 0
+    try:
+        for event in run_reply(core.db, backend, pending, lambda: False):
+            if isinstance(event, TextDelta):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, ContextTrimmed):
+                print(f"[context full: left out {len(event.dropped_ids)} oldest message(s)]", file=sys.stderr)
+            elif isinstance(event, Finished):
+                sys.stdout.write("\n")
+                print(
+                    f"[{model.name} · conversation {conversation_id} · {event.completion_tokens} tokens · "
+                    f"{event.tokens_per_s:.1f} tok/s · first token {event.ttft_s * 1000:.0f} ms · "
+                    f"prompt {event.prompt_tokens} tokens · {event.finish_reason}]",
+                    file=sys.stderr,
+                )
+            elif isinstance(event, Failed):
+                status = _err(event.message)
+    except KeyboardInterrupt:
+        print("\n[stopped]", file=sys.stderr)
+        status = 130
+    return status

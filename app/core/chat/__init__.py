@@ -1,0 +1,1 @@
+"""Chat turns: creating messages, running a reply through a backend, and persisting it as it streams."""

@@ -1,0 +1,55 @@
+"""The one interface every inference backend implements (llama.cpp now, transformers later)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from app.core.engine.events import StreamEvent
+from app.core.engine.params import GenerationParams
+
+
+class ModelLoadError(Exception):
+    """A model could not be opened. The message says which file, what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    id: int | None = None  # the stored message, so a trimmed context can say exactly what it left out
+
+
+@dataclass(frozen=True)
+class LoadedModelInfo:
+    name: str
+    path: str
+    backend: str
+    n_ctx: int
+    template_name: str
+    template_origin: str
+    load_s: float
+
+
+StopCheck = Callable[[], bool]
+
+
+class Backend(ABC):
+    """Owned by exactly one thread; nothing here is thread-safe."""
+
+    info: LoadedModelInfo
+
+    @abstractmethod
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Prompt tokens for these messages once the chat template is applied."""
+
+    @abstractmethod
+    def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, should_stop: StopCheck
+    ) -> Iterator[StreamEvent]:
+        """Yield TextDelta events, then one Finished (or Failed). `should_stop` is checked after every token."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Free the model's memory. The backend is unusable afterwards."""

@@ -1,0 +1,195 @@
+"""llama.cpp backend (llama-cpp-python) for GGUF files: the main inference path."""
+
+from __future__ import annotations
+
+import codecs
+import gc
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from app.core.engine.backend import Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
+from app.core.engine.chat_template import ChatTemplate
+from app.core.engine.events import Failed, Finished, StreamEvent, TextDelta
+from app.core.engine.gguf_check import GGUFError, GGUFInfo, inspect_gguf
+from app.core.engine.params import GenerationParams
+
+
+class StopStringFilter:
+    """Holds back text that might be the start of a stop string, and cuts the reply where one completes."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Return (text safe to show, whether a stop string was hit)."""
+        if not self.stops:
+            return text, False
+        self.pending += text
+        cut = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self.pending = self.pending[:cut], ""
+            return out, True
+        hold = 0
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(self.pending)), 0, -1):
+                if self.pending.endswith(stop[:n]):
+                    hold = max(hold, n)
+                    break
+        out = self.pending[: len(self.pending) - hold]
+        self.pending = self.pending[len(out) :]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class LlamaBackend(Backend):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int = 1,
+        n_gpu_layers: int = 0,
+        gguf_info: GGUFInfo | None = None,
+    ):
+        started = time.perf_counter()
+        path = Path(path)
+        try:
+            self.gguf = gguf_info or inspect_gguf(path)
+        except GGUFError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        from llama_cpp import Llama
+
+        trained = self.gguf.context_length or n_ctx
+        try:
+            self.llm = Llama(
+                model_path=str(path),
+                n_ctx=min(n_ctx, trained),
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"{path.name}: llama.cpp could not load this model ({exc}). The file may be damaged or use an "
+                "architecture this version does not support; try another quantisation or update Hearth."
+            ) from exc
+        import llama_cpp
+
+        self._is_eog = lambda tok: llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, tok)
+        self._bos_id = self.llm.token_bos()
+        bos = self._token_text(self._bos_id)
+        eos = self._token_text(self.llm.token_eos())
+        self.template = ChatTemplate(
+            self.gguf.chat_template,
+            bos_token=bos,
+            eos_token=eos,
+            origin="tokenizer.chat_template in the model file" if self.gguf.chat_template else "none in the model file",
+        )
+        self._add_bos = bool(self.gguf.metadata.get("tokenizer.ggml.add_bos_token", False))
+        self.info = LoadedModelInfo(
+            name=name or self.gguf.name,
+            path=str(path),
+            backend="llama.cpp",
+            n_ctx=self.llm.n_ctx(),
+            template_name=self.template.name,
+            template_origin=self.template.origin,
+            load_s=time.perf_counter() - started,
+        )
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        prompt = self.template.render(messages)
+        add_bos = self._add_bos and not self.template.starts_with_bos(prompt)
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self.prompt_tokens(messages))
+
+    def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, should_stop: StopCheck
+    ) -> Iterator[StreamEvent]:
+        started = time.perf_counter()
+        try:
+            tokens = self.prompt_tokens(messages)
+        except ValueError as exc:
+            yield Failed(str(exc))
+            return
+        n_ctx = self.info.n_ctx
+        if len(tokens) >= n_ctx:
+            yield Failed(f"The prompt needs {len(tokens)} tokens but the context holds {n_ctx}.")
+            return
+        self.llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
+        generator = self.llm.generate(
+            tokens,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=params.min_p,
+            temp=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopStringFilter(params.stop)
+        pieces: list[str] = []
+        completion = 0
+        first_at = None
+        reason = "length"
+        budget = min(params.max_tokens, n_ctx - len(tokens))
+        try:
+            for token in generator:
+                if first_at is None:
+                    first_at = time.perf_counter()
+                if self._is_eog(token):
+                    reason = "stop"
+                    break
+                completion += 1
+                text, hit = stops.feed(decoder.decode(self.llm.detokenize([token])))
+                if text:
+                    pieces.append(text)
+                    yield TextDelta(text)
+                if hit:
+                    reason = "stop"
+                    break
+                if should_stop():
+                    reason = "stopped"
+                    break
+                if completion >= budget:
+                    reason = "length" if completion >= params.max_tokens else "context"
+                    break
+        finally:
+            generator.close()
+        if reason != "stop":
+            tail = stops.flush() + decoder.decode(b"", final=True)
+            if tail:
+                pieces.append(tail)
+                yield TextDelta(tail)
+        ended = time.perf_counter()
+        first_at = first_at or ended
+        decode_s = ended - first_at
+        yield Finished(
+            finish_reason=reason,
+            prompt_tokens=len(tokens),
+            completion_tokens=completion,
+            ttft_s=first_at - started,
+            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else 0.0,
+            elapsed_s=ended - started,
+            text="".join(pieces),
+        )
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.close()
+            self.llm = None
+        gc.collect()

@@ -1,0 +1,59 @@
+"""App-wide settings, declared once and kept in a small JSON file beside the database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from app import paths
+from app.core.options import Option, resolve
+
+log = logging.getLogger(__name__)
+
+
+def default_threads() -> int:
+    # Measured on a 2-core machine: llama.cpp with every core busy ran several times slower as soon as the UI
+    # or anything else needed a core. Leaving one physical core free keeps decode speed steady.
+    physical = psutil.cpu_count(logical=False) or os.cpu_count() or 2
+    return max(1, physical - 1)
+
+
+APP_OPTIONS: tuple[Option, ...] = (
+    Option("n_threads", "CPU threads", int, default_threads(), "Threads llama.cpp uses to generate. Leave one core free for the app.", 1, 256, 1),
+    Option("context_length", "Context length", int, 4096, "Tokens the model can see at once (capped at what the model was trained for). More uses more memory.", 512, 131072, 512),
+    Option("gpu_layers", "GPU layers", int, 0, "Layers to offload to the GPU when there is one (-1 = all).", -1, 1000, 1),
+    Option("default_system_prompt", "Default system prompt", str, "", "Used for new conversations. Empty means the model's own default."),
+)
+
+
+class Settings:
+    def __init__(self, path: Path | None = None):
+        self.path = path or paths.settings_file()
+        self._values = resolve(APP_OPTIONS, self._read())
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("settings file %s unreadable (%s); using defaults", self.path, exc)
+            return {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def set(self, key: str, value: Any) -> None:
+        option = next(o for o in APP_OPTIONS if o.key == key)
+        self._values[key] = option.coerce(value)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._values, indent=2), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)

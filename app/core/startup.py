@@ -1,0 +1,28 @@
+"""Opening Hearth's state: the database (migrated, recovered), settings, and the starter model registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app import paths
+from app.core.engine.host import ModelHost
+from app.core.library.registry import ensure_starter_registered
+from app.core.settings import Settings
+from app.core.storage.db import Database
+
+
+@dataclass
+class Core:
+    db: Database
+    settings: Settings
+
+    def new_host(self) -> ModelHost:
+        s = self.settings
+        return ModelHost(n_threads=s["n_threads"], n_ctx=s["context_length"], n_gpu_layers=s["gpu_layers"])
+
+
+def open_core() -> Core:
+    db = Database.open(paths.database_file())
+    with db.session() as session:
+        ensure_starter_registered(session)
+    return Core(db=db, settings=Settings())

@@ -1,0 +1,1 @@
+"""SQLite storage: ORM models, the database handle, migrations and query functions."""

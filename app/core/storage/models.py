@@ -1,0 +1,118 @@
+"""SQLAlchemy 2 ORM models. The Alembic migrations under `migrations/` create exactly this schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class MessageStatus:
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class Model(Base):
+    """A local model file (GGUF) or folder (Hugging Face) that Hearth can load."""
+
+    __tablename__ = "model"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    format: Mapped[str] = mapped_column(String(16))  # "gguf" | "hf"
+    source: Mapped[str] = mapped_column(String(16))  # "starter" | "local" | "hub"
+    repo_id: Mapped[str | None] = mapped_column(String(300))
+    revision: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # header metadata (arch, params, quant, ...)
+    measured_memory: Mapped[dict[str, Any]] = mapped_column(default=dict)  # n_ctx -> peak bytes
+    is_default: Mapped[bool] = mapped_column(default=False)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300), default="New chat")
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The leaf of the branch the user is looking at; the path to it is the visible thread.
+    active_leaf_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True, order_by="Message.id"
+    )
+
+
+class Message(Base):
+    """One turn. Regenerations and edits are siblings (same parent); nothing is ever overwritten."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        CheckConstraint("role IN ('system', 'user', 'assistant')", name="ck_message_role"),
+        CheckConstraint(
+            "status IN ('complete', 'streaming', 'interrupted', 'error')", name="ck_message_status"
+        ),
+        Index("ix_message_parent", "conversation_id", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.COMPLETE)
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    ttft_ms: Mapped[float | None]
+    tokens_per_s: Mapped[float | None]
+    # Which process is writing a streaming reply, so another process can tell a live stream from a dead one.
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    owner_started: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    feedback: Mapped[Feedback | None] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True, uselist=False
+    )
+
+
+class Feedback(Base):
+    """The user's verdict on one reply; corrected replies are what training learns from."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("rating IN (-1, 0, 1)", name="ck_feedback_rating"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), unique=True)
+    rating: Mapped[int] = mapped_column(Integer, default=0)
+    correction: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="feedback")

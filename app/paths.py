@@ -1,0 +1,56 @@
+"""The one module that knows where Hearth keeps things on disk.
+
+Everything lives under one root: the platform's data directory, or $HEARTH_HOME when set
+(tests and people who want a portable or isolated install use it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_DIR_NAME = "Hearth"
+
+
+def root() -> Path:
+    override = os.environ.get("HEARTH_HOME")
+    path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sub(name: str) -> Path:
+    path = root() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_file() -> Path:
+    return root() / "hearth.sqlite3"
+
+
+def settings_file() -> Path:
+    return root() / "settings.json"
+
+
+def models_dir() -> Path:
+    return _sub("models")
+
+
+def logs_dir() -> Path:
+    return _sub("logs")
+
+
+def runs_dir() -> Path:
+    return _sub("runs")
+
+
+def resources_dir() -> Path:
+    """The `resources/` folder: beside the package in a checkout, inside the bundle when frozen."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
