@@ -1,0 +1,69 @@
+"""Starting the window: the QApplication, the theme, the core, and the engine thread (model loads after show)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from app import APP_NAME, paths
+from app.core.library.registry import default_model
+from app.core.startup import Core, open_core
+from app.ui.engine_thread import EngineController
+from app.ui.main_window import MainWindow
+
+
+def apply_theme(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    qss = paths.resources_dir() / "theme.qss"
+    if qss.exists():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+
+
+def build_window(core: Core) -> tuple[MainWindow, EngineController]:
+    engine = EngineController(core.db, core.new_host())
+    window = MainWindow(core, engine)
+    return window, engine
+
+
+def load_default_model(window: MainWindow) -> None:
+    with window.core.db.session() as session:
+        model = default_model(session)
+    if model is None:
+        from app.core.library.starter import INSTALL_HINT
+
+        window.chat.banner.show_message(
+            f"No model is installed. Install the starter model with “{INSTALL_HINT}”, or add a GGUF file in Models."
+        )
+        return
+    window.engine.load(model)
+
+
+def run_window(probe: bool = False) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName(APP_NAME)
+    apply_theme(app)
+    core = open_core()
+    window, engine = build_window(core)
+    window.show()
+    if probe:
+        # Start-up benchmark: report when the window is on screen, then leave.
+        def report() -> None:
+            print(f"WINDOW_SHOWN {time.time():.6f}", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, report)
+    else:
+        QTimer.singleShot(0, lambda: load_default_model(window))
+    app.aboutToQuit.connect(engine.shutdown)
+    code = app.exec()
+    core.db.close()
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.exit(run_window())

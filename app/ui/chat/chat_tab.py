@@ -1,0 +1,309 @@
+"""The Chat tab: sidebar, thread, composer and settings, wired to storage and the engine thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from app.core.chat import turns
+from app.core.engine.events import ContextTrimmed, Finished
+from app.core.library.registry import default_model, get_model
+from app.core.startup import Core
+from app.core.storage import conversations as convs
+from app.core.storage.models import Message
+from app.ui.chat.composer import Composer
+from app.ui.chat.conversation_list import ConversationSidebar
+from app.ui.chat.conversation_model import ConversationListModel
+from app.ui.chat.correction_dialog import CorrectionDialog
+from app.ui.chat.message_view import MessageView
+from app.ui.chat.settings_panel import ChatSettingsPanel
+from app.ui.engine_thread import EngineController
+from app.ui.models_list import ModelListModel
+
+
+class Banner(QWidget):
+    """A dismissable one-line message above the thread, for errors a person can act on."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(14, 8, 8, 8)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        close = QPushButton("Dismiss")
+        close.setObjectName("linkButton")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class ChatTab(QWidget):
+    context_used = Signal(int, int)  # tokens in the last exchange, n_ctx
+
+    def __init__(self, core: Core, engine: EngineController, models: ModelListModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.core, self.db, self.engine = core, core.db, engine
+        self.conversation_id: int | None = None
+        self.streaming_id: int | None = None
+        self._draft: dict[str, Any] = {"system_prompt": core.settings["default_system_prompt"], "params": {}}
+
+        self.conversations = ConversationListModel(self.db, self)
+        self.sidebar = ConversationSidebar(self.conversations)
+        self.banner = Banner()
+        self.view = MessageView()
+        self.composer = Composer()
+        self.settings_panel = ChatSettingsPanel(models)
+
+        center = QWidget()
+        center.setObjectName("chatCenter")
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(0, 0, 0, 0)
+        center_layout.setSpacing(0)
+        center_layout.addWidget(self.banner)
+        center_layout.addWidget(self.view, 1)
+        center_layout.addWidget(self.composer)
+
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.settings_panel)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, 720, 300])
+        self.splitter.setChildrenCollapsible(False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+        self.sidebar.new_requested.connect(self.new_chat)
+        self.sidebar.conversation_selected.connect(self.open_conversation)
+        self.sidebar.renamed.connect(self._rename)
+        self.sidebar.delete_committed.connect(self._delete)
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        self.view.regenerate_requested.connect(self.regenerate)
+        self.view.edit_submitted.connect(self.edit_and_resend)
+        self.view.sibling_requested.connect(self.show_branch)
+        self.view.rating_changed.connect(self.rate)
+        self.view.correction_requested.connect(self.correct)
+        self.settings_panel.settings_changed.connect(self._settings_changed)
+        w = engine.worker
+        w.token_batch_ready.connect(self._on_tokens)
+        w.context_trimmed.connect(self._on_trimmed)
+        w.reply_finished.connect(self._on_finished)
+        w.reply_failed.connect(self._on_failed)
+        w.model_loaded.connect(self._on_model_loaded)
+        w.model_failed.connect(self._on_model_failed)
+
+        self.conversations.refresh()
+        first = self.conversations.id_at(0)
+        if first is not None:
+            self.open_conversation(first)
+        else:
+            self.new_chat()
+
+    # --- conversations -----------------------------------------------------------------------------------------
+    @Slot()
+    def new_chat(self) -> None:
+        """Start a fresh chat; the row is created when the first message is sent, so empty chats don't pile up."""
+        self.settings_panel.flush()
+        self.conversation_id = None
+        self.sidebar.select(None)
+        self.view.set_thread([])
+        with self.db.session() as session:
+            model = default_model(session)
+        self.settings_panel.show_conversation(model.id if model else None, self._draft["system_prompt"], {})
+        self.composer.edit.setFocus()
+
+    @Slot(int)
+    def open_conversation(self, conversation_id: int) -> None:
+        self.settings_panel.flush()
+        with self.db.session() as session:
+            conv = convs.get_conversation(session, conversation_id)
+            if conv is None:
+                return
+            model_id, system_prompt, params = conv.model_id, conv.system_prompt, dict(conv.params or {})
+        self.conversation_id = conversation_id
+        self.settings_panel.show_conversation(model_id, system_prompt, params)
+        self.sidebar.select(conversation_id)
+        self.reload_thread()
+        self.view.scroll_to_bottom()
+
+    def reload_thread(self) -> None:
+        if self.conversation_id is None:
+            self.view.set_thread([])
+            return
+        with self.db.session() as session:
+            thread = convs.thread(session, self.conversation_id)
+        self.view.set_thread(thread)
+
+    def _ensure_conversation(self) -> int:
+        if self.conversation_id is None:
+            self.settings_panel.flush()
+            with self.db.session() as session:
+                conv = convs.create_conversation(
+                    session,
+                    system_prompt=self.settings_panel.system_prompt.toPlainText(),
+                    model_id=self.settings_panel.selected_model_id(),
+                    params=self.settings_panel.form.values(),
+                )
+                self.conversation_id = conv.id
+        return self.conversation_id
+
+    @Slot(int, str)
+    def _rename(self, conversation_id: int, title: str) -> None:
+        with self.db.session() as session:
+            convs.rename_conversation(session, conversation_id, title)
+        self.conversations.refresh()
+        self.sidebar.select(self.conversation_id)
+
+    @Slot(int)
+    def _delete(self, conversation_id: int) -> None:
+        if self.streaming_id is not None and conversation_id == self.conversation_id:
+            self.engine.stop(self.streaming_id)
+        with self.db.session() as session:
+            convs.delete_conversation(session, conversation_id)
+        self.conversations.refresh()
+        if conversation_id == self.conversation_id:
+            self.new_chat()
+
+    def delete_current(self) -> None:
+        if self.conversation_id is not None:
+            cid = self.conversation_id
+            self.sidebar.delete(cid)
+            self.new_chat()
+
+    @Slot(object, str, dict)
+    def _settings_changed(self, model_id: int | None, system_prompt: str, params: dict) -> None:
+        if self.conversation_id is None:
+            self._draft = {"system_prompt": system_prompt, "params": params}
+        else:
+            with self.db.session() as session:
+                convs.update_conversation_settings(
+                    session, self.conversation_id, system_prompt=system_prompt, model_id=model_id, params=params
+                )
+        if model_id is not None:
+            with self.db.session() as session:
+                model = get_model(session, model_id)
+            if model is not None:
+                self.engine.load(model)
+
+    # --- replies -----------------------------------------------------------------------------------------------
+    def _begin(self, start) -> None:
+        if self.streaming_id is not None:
+            self.banner.show_message("Wait for the current reply to finish, or press Stop.")
+            return
+        try:
+            pending = start()
+        except (turns.NoModelError, ValueError, LookupError) as exc:
+            self.banner.show_message(str(exc))
+            return
+        self.streaming_id = pending.assistant_id
+        self.composer.set_generating(True)
+        self.conversations.refresh()
+        self.sidebar.select(self.conversation_id)
+        self.reload_thread()
+        self.view.scroll_to_bottom()
+        self.engine.generate(pending)
+
+    @Slot(str)
+    def send(self, text: str) -> None:
+        cid = self._ensure_conversation()
+        self._begin(lambda: turns.start_turn(self.db, cid, text))
+
+    @Slot()
+    def stop(self) -> None:
+        if self.streaming_id is not None:
+            self.engine.stop(self.streaming_id)
+
+    @Slot(int)
+    def regenerate(self, message_id: int) -> None:
+        self._begin(lambda: turns.start_regenerate(self.db, message_id))
+
+    @Slot(int, str)
+    def edit_and_resend(self, message_id: int, text: str) -> None:
+        self._begin(lambda: turns.start_edit(self.db, message_id, text))
+
+    @Slot(int)
+    def show_branch(self, message_id: int) -> None:
+        with self.db.session() as session:
+            convs.select_branch(session, message_id)
+        self.reload_thread()
+
+    @Slot(int, int)
+    def rate(self, message_id: int, rating: int) -> None:
+        with self.db.session() as session:
+            message = session.get(Message, message_id)
+            correction = message.feedback.correction if message and message.feedback else None
+            convs.set_feedback(session, message_id, rating=rating, correction=correction)
+        self.reload_thread()
+
+    @Slot(int)
+    def correct(self, message_id: int) -> None:
+        with self.db.session() as session:
+            message = session.get(Message, message_id)
+            original = message.content
+            correction = message.feedback.correction if message.feedback else None
+            rating = message.feedback.rating if message.feedback else 0
+        dialog = CorrectionDialog(original, correction, self)
+        if dialog.exec() != QDialog.Accepted:
+            return
+        self.save_correction(message_id, dialog.text(), rating)
+
+    def save_correction(self, message_id: int, text: str, rating: int = 0) -> None:
+        with self.db.session() as session:
+            # A correction means the original was not what the user wanted.
+            convs.set_feedback(session, message_id, rating=rating or -1, correction=text)
+        self.reload_thread()
+
+    # --- engine events (main thread) ---------------------------------------------------------------------------
+    @Slot(int, str)
+    def _on_tokens(self, message_id: int, text: str) -> None:
+        self.view.append_text(message_id, text)
+
+    @Slot(int, object)
+    def _on_trimmed(self, message_id: int, event: ContextTrimmed) -> None:
+        widget = self.view.widget_for(message_id)
+        if widget is not None:
+            widget.set_streaming_note(
+                f"The conversation is longer than the context ({event.n_ctx} tokens), so the "
+                f"{len(event.dropped_ids)} oldest message(s) were left out of this reply."
+            )
+
+    @Slot(int, object)
+    def _on_finished(self, message_id: int, event: Finished) -> None:
+        self._reply_done(message_id)
+        self.context_used.emit(event.prompt_tokens + event.completion_tokens, 0)
+
+    @Slot(int, str)
+    def _on_failed(self, message_id: int, message: str) -> None:
+        self._reply_done(message_id)
+        self.banner.show_message(message)
+
+    def _reply_done(self, message_id: int) -> None:
+        if message_id == self.streaming_id:
+            self.streaming_id = None
+            self.composer.set_generating(False)
+        self.reload_thread()
+        self.conversations.refresh()
+        self.sidebar.select(self.conversation_id)
+
+    @Slot(object)
+    def _on_model_loaded(self, info) -> None:
+        self.settings_panel.set_template(info.template_name, info.template_origin)
+
+    @Slot(str)
+    def _on_model_failed(self, message: str) -> None:
+        self.banner.show_message(message)
+
+    def shutdown(self) -> None:
+        self.settings_panel.flush()
+        self.sidebar.commit_deletes()

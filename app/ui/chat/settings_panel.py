@@ -1,0 +1,96 @@
+"""Per-conversation settings: model, system prompt and generation parameters (form generated from declarations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from app.core.engine.params import GENERATION_OPTIONS, GenerationParams
+from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
+from app.ui.option_form import OptionForm
+
+
+class ChatSettingsPanel(QScrollArea):
+    """Emits `settings_changed(model_id, system_prompt, params)` a moment after the user stops editing."""
+
+    settings_changed = Signal(object, str, dict)
+
+    def __init__(self, models: ModelListModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("settingsPanel")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        body = QWidget()
+        body.setObjectName("settingsBody")
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(14, 14, 14, 14)
+        layout.setSpacing(8)
+
+        layout.addWidget(self._heading("Model"))
+        self.model_combo = QComboBox()
+        self.model_combo.setModel(models)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(12)
+        layout.addWidget(self.model_combo)
+        self.template_label = QLabel("Chat template: (loads with the model)")
+        self.template_label.setObjectName("hint")
+        self.template_label.setWordWrap(True)
+        layout.addWidget(self.template_label)
+
+        layout.addWidget(self._heading("System prompt"))
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setPlaceholderText("Empty: the model's own default. E.g. “You are a concise assistant.”")
+        self.system_prompt.setFixedHeight(96)
+        layout.addWidget(self.system_prompt)
+
+        layout.addWidget(self._heading("Generation"))
+        self.form = OptionForm(GENERATION_OPTIONS)
+        layout.addWidget(self.form)
+        self.reset_button = QPushButton("Reset to defaults")
+        layout.addWidget(self.reset_button)
+        layout.addStretch(1)
+        self.setWidget(body)
+        self.setMinimumWidth(260)
+
+        self._debounce = QTimer(self, singleShot=True, interval=400)
+        self._debounce.timeout.connect(self._emit)
+        self._loading = False
+        self.model_combo.currentIndexChanged.connect(self._edited)
+        self.system_prompt.textChanged.connect(self._edited)
+        self.form.changed.connect(self._edited)
+        self.reset_button.clicked.connect(lambda: (self.form.set_values(GenerationParams().to_dict()), self._edited()))
+
+    @staticmethod
+    def _heading(text: str) -> QLabel:
+        label = QLabel(text.upper())
+        label.setObjectName("sectionHeading")
+        return label
+
+    def show_conversation(self, model_id: int | None, system_prompt: str, params: dict[str, Any]) -> None:
+        self._loading = True
+        row = self.model_combo.model().row_of(model_id)
+        if row >= 0:
+            self.model_combo.setCurrentIndex(row)
+        self.system_prompt.setPlainText(system_prompt)
+        self.form.set_values(GenerationParams.from_dict(params).to_dict())
+        self._loading = False
+
+    def set_template(self, name: str, origin: str) -> None:
+        self.template_label.setText(f"Chat template: {name} ({origin})")
+
+    def selected_model_id(self) -> int | None:
+        return self.model_combo.currentData(MODEL_ID_ROLE)
+
+    def _edited(self, *_args) -> None:
+        if not self._loading:
+            self._debounce.start()
+
+    def flush(self) -> None:
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._emit()
+
+    def _emit(self) -> None:
+        self.settings_changed.emit(self.selected_model_id(), self.system_prompt.toPlainText(), self.form.values())

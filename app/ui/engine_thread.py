@@ -1,0 +1,173 @@
+"""The engine thread: the one owner of the loaded model. The UI talks to it only through queued signals.
+
+Tokens are coalesced (about every 30 ms) so the event loop gets a few batches a second, not a signal per token.
+Stop is a flag the generation loop reads after every token, so it takes effect within one token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.core.chat.reply import run_reply
+from app.core.chat.turns import PendingReply
+from app.core.engine.backend import LoadedModelInfo, ModelLoadError
+from app.core.engine.events import ContextTrimmed, Failed, Finished, TextDelta
+from app.core.engine.host import ModelHost
+from app.core.library.registry import ModelRef
+from app.core.storage.db import Database
+from app.core.storage.models import Message, MessageStatus
+
+log = logging.getLogger(__name__)
+
+COALESCE_S = 0.030
+
+
+class EngineWorker(QObject):
+    """Lives in the engine thread; its slots run there."""
+
+    state_changed = Signal(str)  # "idle" | "loading" | "generating"
+    model_loaded = Signal(object)  # LoadedModelInfo
+    model_failed = Signal(str)
+    reply_started = Signal(int)
+    token_batch_ready = Signal(int, str)
+    context_trimmed = Signal(int, object)  # message id, ContextTrimmed
+    reply_finished = Signal(int, object)  # message id, Finished
+    reply_failed = Signal(int, str)
+
+    def __init__(self, db: Database, host: ModelHost):
+        super().__init__()
+        self.db, self.host = db, host
+        self._stop_ids: set[int] = set()
+
+    def request_stop(self, message_id: int) -> None:
+        """Called from the UI thread: a set insert is atomic, and the loop checks it after every token."""
+        self._stop_ids.add(message_id)
+
+    @Slot(object)
+    def load(self, model: ModelRef) -> LoadedModelInfo | None:
+        if self.host.is_loaded(model.id):
+            self.model_loaded.emit(self.host.backend.info)
+            return self.host.backend.info
+        self.state_changed.emit("loading")
+        try:
+            backend = self.host.load(model.id, model.path, model.name, model.format)
+        except ModelLoadError as exc:
+            self.model_failed.emit(str(exc))
+            self.state_changed.emit("idle")
+            return None
+        except Exception as exc:  # noqa: BLE001 - a load must never take the app down
+            log.exception("model load failed")
+            self.model_failed.emit(f"{model.name}: loading failed unexpectedly ({exc}).")
+            self.state_changed.emit("idle")
+            return None
+        self.model_loaded.emit(backend.info)
+        self.state_changed.emit("idle")
+        return backend.info
+
+    @Slot()
+    def unload(self) -> None:
+        self.host.unload()
+        self.state_changed.emit("idle")
+
+    @Slot(object)
+    def generate(self, pending: PendingReply) -> None:
+        mid = pending.assistant_id
+        if mid in self._stop_ids:  # stopped before it started
+            self._fail(mid, "Stopped before it started.")
+            return
+        if self.load(pending.model) is None:
+            self._fail(mid, f"{pending.model.name} could not be loaded, so there is no reply.")
+            return
+        self.state_changed.emit("generating")
+        self.reply_started.emit(mid)
+        buffer: list[str] = []
+        last_emit = 0.0
+        try:
+            for event in run_reply(self.db, self.host.backend, pending, lambda: mid in self._stop_ids):
+                if isinstance(event, TextDelta):
+                    buffer.append(event.text)
+                    now = time.perf_counter()
+                    if now - last_emit >= COALESCE_S:
+                        self.token_batch_ready.emit(mid, "".join(buffer))
+                        buffer.clear()
+                        last_emit = now
+                elif isinstance(event, ContextTrimmed):
+                    self.context_trimmed.emit(mid, event)
+                elif isinstance(event, Finished):
+                    if buffer:
+                        self.token_batch_ready.emit(mid, "".join(buffer))
+                        buffer.clear()
+                    self.reply_finished.emit(mid, event)
+                elif isinstance(event, Failed):
+                    self.reply_failed.emit(mid, event.message)
+        finally:
+            self._stop_ids.discard(mid)
+            self.state_changed.emit("idle")
+
+    def _fail(self, mid: int, message: str) -> None:
+        with self.db.session() as session:
+            msg = session.get(Message, mid)
+            if msg is not None:
+                msg.status, msg.error, msg.owner_pid = MessageStatus.ERROR, message, None
+        self._stop_ids.discard(mid)
+        self.reply_failed.emit(mid, message)
+
+
+class EngineController(QObject):
+    """Main-thread façade: starts the engine thread and queues requests to it."""
+
+    _load_requested = Signal(object)
+    _generate_requested = Signal(object)
+    _unload_requested = Signal()
+
+    def __init__(self, db: Database, host: ModelHost, parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("engine")
+        self.worker = EngineWorker(db, host)
+        self.worker.moveToThread(self.thread)
+        self._load_requested.connect(self.worker.load)
+        self._generate_requested.connect(self.worker.generate)
+        self._unload_requested.connect(self.worker.unload)
+        self.busy_ids: set[int] = set()
+        self.worker.reply_started.connect(self._on_started)
+        self.worker.reply_finished.connect(self._on_done)
+        self.worker.reply_failed.connect(self._on_done)
+        self.thread.start()
+
+    def load(self, model: ModelRef) -> None:
+        self._load_requested.emit(model)
+
+    def generate(self, pending: PendingReply) -> None:
+        self.busy_ids.add(pending.assistant_id)
+        self._generate_requested.emit(pending)
+
+    def stop(self, message_id: int) -> None:
+        self.worker.request_stop(message_id)
+
+    def stop_all(self) -> None:
+        for mid in list(self.busy_ids):
+            self.worker.request_stop(mid)
+
+    def unload(self) -> None:
+        self._unload_requested.emit()
+
+    @Slot(int)
+    def _on_started(self, mid: int) -> None:
+        self.busy_ids.add(mid)
+
+    @Slot(int, object)
+    def _on_done(self, mid: int, _payload) -> None:
+        self.busy_ids.discard(mid)
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        """Stop any reply (it is saved as stopped), then end the thread and free the model."""
+        self.stop_all()
+        self.thread.quit()
+        if not self.thread.wait(timeout_ms):
+            log.warning("engine thread did not stop in time")
+            return
+        self.worker.host.unload()

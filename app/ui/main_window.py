@@ -1,0 +1,107 @@
+"""The main window: four tabs and a status bar with the loaded model, context use and engine state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from app import APP_NAME
+from app.core.engine.backend import LoadedModelInfo
+from app.core.startup import Core
+from app.ui.chat.chat_tab import ChatTab
+from app.ui.engine_thread import EngineController
+from app.ui.models_list import ModelListModel
+
+ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
+
+
+def _placeholder(title: str, text: str) -> QWidget:
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    heading = QLabel(title)
+    heading.setObjectName("placeholderTitle")
+    body = QLabel(text)
+    body.setObjectName("hint")
+    body.setWordWrap(True)
+    for label in (heading, body):
+        label.setAlignment(Qt.AlignCenter)
+    layout.addStretch(1)
+    layout.addWidget(heading)
+    layout.addWidget(body)
+    layout.addStretch(2)
+    return page
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, core: Core, engine: EngineController):
+        super().__init__()
+        self.core, self.engine = core, engine
+        self.setWindowTitle(APP_NAME)
+        self.resize(1280, 800)
+        self.models = ModelListModel(core.db, self)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.chat = ChatTab(core, engine, self.models)
+        self.tabs.addTab(self.chat, "Chat")
+        self.tabs.addTab(
+            _placeholder("Models", "Your model library, hub search and downloads will live here. "
+                         "For now Hearth uses the models already registered (the starter model is built in)."),
+            "Models",
+        )
+        self.tabs.addTab(_placeholder("Monitor", "Live CPU, memory and GPU charts will live here."), "Monitor")
+        self.tabs.addTab(
+            _placeholder("Training", "Teach the assistant from your thumbs-up, thumbs-down and corrections. "
+                         "Rate replies in Chat now: they are saved for training."),
+            "Training",
+        )
+        self.setCentralWidget(self.tabs)
+
+        self.model_label = QLabel("No model loaded")
+        self.context_label = QLabel("")
+        self.state_label = QLabel("Starting…")
+        for label in (self.model_label, self.context_label, self.state_label):
+            label.setObjectName("statusItem")
+        self.statusBar().addWidget(self.model_label, 1)
+        self.statusBar().addPermanentWidget(self.context_label)
+        self.statusBar().addPermanentWidget(self.state_label)
+        self.n_ctx = 0
+
+        new_chat = QAction("New chat", self, shortcut=QKeySequence.New)
+        new_chat.triggered.connect(self.chat.new_chat)
+        self.addAction(new_chat)
+        find = QAction("Search conversations", self, shortcut=QKeySequence.Find)
+        find.triggered.connect(lambda: self.chat.sidebar.search.setFocus())
+        self.addAction(find)
+
+        w = engine.worker
+        w.state_changed.connect(self._on_state)
+        w.model_loaded.connect(self._on_model_loaded)
+        w.model_failed.connect(self._on_model_failed)
+        self.chat.context_used.connect(self._on_context_used)
+
+    @Slot(str)
+    def _on_state(self, state: str) -> None:
+        self.state_label.setText(ENGINE_STATES.get(state, state))
+
+    @Slot(object)
+    def _on_model_loaded(self, info: LoadedModelInfo) -> None:
+        self.n_ctx = info.n_ctx
+        self.model_label.setText(f"{info.name} · {info.backend} · template: {info.template_name}")
+        self.model_label.setToolTip(f"{info.path}\nChat template: {info.template_name} ({info.template_origin})")
+        self.context_label.setText(f"context 0 / {info.n_ctx}")
+
+    @Slot(str)
+    def _on_model_failed(self, message: str) -> None:
+        self.model_label.setText("No model loaded")
+        self.statusBar().showMessage(message, 15000)
+
+    @Slot(int, int)
+    def _on_context_used(self, used: int, _n: int) -> None:
+        if self.n_ctx:
+            self.context_label.setText(f"context {used} / {self.n_ctx} ({100 * used / self.n_ctx:.0f}%)")
+
+    def closeEvent(self, event) -> None:
+        self.chat.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,86 @@
+"""Builds an editing form from declared Options (app.core.options), so each setting is described only once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QWidget, QCheckBox
+
+from app.core.options import Option
+
+
+class OptionForm(QWidget):
+    changed = Signal()
+
+    def __init__(self, options: tuple[Option, ...], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.options = options
+        self.editors: dict[str, QWidget] = {}
+        layout = QFormLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setVerticalSpacing(6)
+        for option in options:
+            editor = self._editor(option)
+            editor.setToolTip(option.help)
+            editor.setMinimumWidth(80)
+            editor.setSizePolicy(QSizePolicy.Ignored, editor.sizePolicy().verticalPolicy())
+            self.editors[option.key] = editor
+            layout.addRow(option.label, editor)
+        self.set_values({o.key: o.default for o in options})
+
+    def _editor(self, option: Option) -> QWidget:
+        if option.kind is int:
+            box = QSpinBox()
+            box.setRange(int(option.minimum if option.minimum is not None else -(2**31)), int(option.maximum if option.maximum is not None else 2**31 - 1))
+            box.setSingleStep(int(option.step or 1))
+            box.valueChanged.connect(self.changed)
+            return box
+        if option.kind is float:
+            box = QDoubleSpinBox()
+            box.setDecimals(option.decimals)
+            box.setRange(option.minimum if option.minimum is not None else -1e9, option.maximum if option.maximum is not None else 1e9)
+            box.setSingleStep(option.step or 0.1)
+            box.valueChanged.connect(self.changed)
+            return box
+        if option.kind is bool:
+            box = QCheckBox()
+            box.toggled.connect(self.changed)
+            return box
+        if option.kind is list:
+            edit = QPlainTextEdit()
+            edit.setFixedHeight(52)
+            edit.textChanged.connect(self.changed)
+            return edit
+        edit = QLineEdit()
+        edit.textChanged.connect(self.changed)
+        return edit
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        self.blockSignals(True)
+        for option in self.options:
+            editor, value = self.editors[option.key], values.get(option.key, option.default)
+            if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                editor.setValue(value)
+            elif isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QPlainTextEdit):
+                editor.setPlainText("\n".join(value))
+            else:
+                editor.setText(str(value))
+        self.blockSignals(False)
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for option in self.options:
+            editor = self.editors[option.key]
+            if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                raw = editor.value()
+            elif isinstance(editor, QCheckBox):
+                raw = editor.isChecked()
+            elif isinstance(editor, QPlainTextEdit):
+                raw = editor.toPlainText()
+            else:
+                raw = editor.text()
+            out[option.key] = option.coerce(raw)
+        return out

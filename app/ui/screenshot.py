@@ -1,0 +1,81 @@
+"""Renders the main window with a sample conversation to a PNG, with no display (used by the README)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+SAMPLE = [
+    ("user", "Can you give me a quick Python function that checks whether a word is a palindrome?"),
+    (
+        "assistant",
+        "Sure! A palindrome reads the same forwards and backwards, so we can compare the cleaned word with its "
+        "reverse:\n\n```python\ndef is_palindrome(word: str) -> bool:\n    cleaned = ''.join(ch.lower() for ch in word if ch.isalnum())\n"
+        "    return cleaned == cleaned[::-1]\n```\n\nFor example, `is_palindrome(\"Racecar\")` returns **True**.",
+    ),
+    ("user", "Nice. Does it handle phrases like “A man, a plan, a canal: Panama”?"),
+    (
+        "assistant",
+        "Yes. Because it keeps only letters and digits and lower-cases them, punctuation and spaces are ignored:\n\n"
+        "- `\"A man, a plan, a canal: Panama\"` → `amanaplanacanalpanama` → **True**\n- `\"Hello\"` → **False**",
+    ),
+]
+
+
+def _fill_sample(core) -> None:
+    from app.core.library.registry import default_model
+    from app.core.storage import conversations as convs
+
+    with core.db.session() as session:
+        model = default_model(session)
+        for title in ("Trip ideas for a rainy weekend", "Explain transformers simply", "Draft: thank-you note"):
+            c = convs.create_conversation(session, title=title)
+            convs.add_message(session, c.id, role="user", content=title)
+        conv = convs.create_conversation(session, model_id=model.id if model else None)
+        parent = None
+        stats = [(61, 142.3, 88.0), (52, 139.8, 95.0)]
+        for role, text in SAMPLE:
+            extra = {}
+            if role == "assistant":
+                tokens, rate, ttft = stats.pop(0)
+                extra = dict(
+                    model_name=model.name if model else "SmolLM2", completion_tokens=tokens, tokens_per_s=rate,
+                    ttft_ms=ttft, prompt_tokens=120, finish_reason="stop",
+                )
+            parent = convs.add_message(session, conv.id, role=role, content=text, parent_id=parent, **extra).id
+        convs.set_feedback(session, parent, rating=1)
+
+
+def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800)) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = tempfile.mkdtemp(prefix="hearth-shot-")
+    os.environ["HEARTH_HOME"] = home
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.startup import open_core
+    from app.ui.app import apply_theme, build_window
+
+    app = QApplication.instance() or QApplication([])
+    apply_theme(app)
+    core = open_core()
+    _fill_sample(core)
+    window, engine = build_window(core)
+    window.resize(*size)
+    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(tab))
+    window.show()
+    window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
+    window.context_label.setText("context 401 / 4096 (10%)")
+    window.state_label.setText("Ready")
+    window.chat.settings_panel.set_template("ChatML", "tokenizer.chat_template in the model file")
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    window.chat.view.scroll_to_bottom()
+    QCoreApplication.processEvents()
+    ok = window.grab().save(str(Path(out)))
+    engine.shutdown()
+    window.close()
+    core.db.close()
+    print(out if ok else f"could not write {out}")
+    return 0 if ok else 1
