@@ -79,7 +79,7 @@ class _Walker:
     def string(self, what: str) -> bytes:
         length = self.u64(what)
         if length > len(self.data) - self.pos:
-            raise _fail(self.path, f"a text field ({what}) claims {length} bytes, more than the file holds")
+            raise _fail(self.path, f"a text field ({what}) claims {length} bytes, more than the file holds: it is truncated or damaged")
         return self.take(length, what)
 
     def value(self, vtype: int, what: str, depth: int = 0) -> Any:
@@ -91,7 +91,7 @@ class _Walker:
             itype, count = self.u32(what), self.u64(what)
             smallest = _SCALAR_SIZES.get(itype, 8)
             if count * smallest > len(self.data) - self.pos:
-                raise _fail(self.path, f"the list '{what}' claims {count} items, more than the file holds")
+                raise _fail(self.path, f"the list '{what}' claims {count} items, more than the file holds: it is truncated or damaged")
             if itype in _SCALARS:
                 raw = self.take(count * _SCALAR_SIZES[itype], what)
                 if count > _KEEP_ARRAY_ITEMS:
@@ -114,7 +114,8 @@ def _walk_header(path: Path, data: bytes, file_size: int) -> GGUFInfo:
             "Download a current GGUF conversion of this model.",
         )
     tensor_count, kv_count = w.u64("tensor count"), w.u64("metadata count")
-    if kv_count > len(data) // 13 or tensor_count > len(data) // 25:
+    # Each entry takes well over one byte, so counts beyond the file size are nonsense, not truncation.
+    if kv_count > file_size or tensor_count > file_size:
         raise _fail(path, f"the header claims {kv_count} metadata entries and {tensor_count} tensors, which cannot be right")
     metadata: dict[str, Any] = {}
     for _ in range(kv_count):

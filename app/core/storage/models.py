@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -87,11 +87,11 @@ class Message(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    ttft_ms: Mapped[float | None]
-    tokens_per_s: Mapped[float | None]
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    tokens_per_s: Mapped[float | None] = mapped_column(Float)
     # Which process is writing a streaming reply, so another process can tell a live stream from a dead one.
     owner_pid: Mapped[int | None] = mapped_column(Integer)
-    owner_started: Mapped[float | None]
+    owner_started: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

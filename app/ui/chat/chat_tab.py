@@ -252,15 +252,16 @@ class ChatTab(QWidget):
             message = session.get(Message, message_id)
             original = message.content
             correction = message.feedback.correction if message.feedback else None
-            rating = message.feedback.rating if message.feedback else 0
         dialog = CorrectionDialog(original, correction, self)
         if dialog.exec() != QDialog.Accepted:
             return
-        self.save_correction(message_id, dialog.text(), rating)
+        self.save_correction(message_id, dialog.text())
 
-    def save_correction(self, message_id: int, text: str, rating: int = 0) -> None:
+    def save_correction(self, message_id: int, text: str) -> None:
         with self.db.session() as session:
-            # A correction means the original was not what the user wanted.
+            message = session.get(Message, message_id)
+            rating = message.feedback.rating if message.feedback else 0
+            # A correction on an unrated reply means the original was not what the user wanted.
             convs.set_feedback(session, message_id, rating=rating or -1, correction=text)
         self.reload_thread()
 

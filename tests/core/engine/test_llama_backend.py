@@ -1,0 +1,102 @@
+import psutil
+import pytest
+
+from app.core.engine.backend import ChatMessage, ModelLoadError
+from app.core.engine.events import Finished, TextDelta
+from app.core.engine.llama_backend import LlamaBackend, StopStringFilter
+from app.core.engine.params import GenerationParams
+
+GREEDY = GenerationParams(temperature=0.0, max_tokens=48, seed=1)
+ASK = [ChatMessage("user", "Name three colours of the rainbow.")]
+
+
+def _run(backend, messages=ASK, params=GREEDY, should_stop=lambda: False):
+    events = list(backend.stream(messages, params, should_stop))
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    final = events[-1]
+    assert isinstance(final, Finished)
+    return text, final
+
+
+def test_streams_text_and_reports_true_stats(llama):
+    text, final = _run(llama)
+    assert text.strip() and final.text == text
+    assert final.completion_tokens > 1
+    assert final.prompt_tokens == llama.count_tokens(ASK)
+    assert final.finish_reason in ("stop", "length")
+    assert 0 < final.ttft_s < final.elapsed_s
+    assert final.tokens_per_s > 1
+    # the completion count is the model's own token count of what it wrote (give or take the end token)
+    assert abs(len(llama.llm.tokenize(text.encode(), add_bos=False)) - final.completion_tokens) <= 2
+
+
+def test_max_tokens_is_respected(llama):
+    _, final = _run(llama, params=GenerationParams(temperature=0.0, max_tokens=5))
+    assert (final.completion_tokens, final.finish_reason) == (5, "length")
+
+
+def test_stop_takes_effect_within_one_token_and_the_model_stays_usable(llama):
+    calls = []
+
+    def stop_now():
+        calls.append(1)
+        return True
+
+    _, final = _run(llama, params=GenerationParams(temperature=0.0, max_tokens=200), should_stop=stop_now)
+    assert final.finish_reason == "stopped"
+    assert final.completion_tokens == 1 and len(calls) == 1
+    text_after, again = _run(llama)
+    text_fresh, _ = _run(llama)
+    assert again.completion_tokens > 1 and text_after == text_fresh  # greedy: same answer, nothing left over
+
+
+def test_chat_template_comes_from_the_model_file(llama):
+    assert llama.info.template_name == "ChatML"
+    assert "model file" in llama.info.template_origin
+    prompt = llama.template.render([ChatMessage("system", "Be brief."), ChatMessage("user", "Hi")])
+    assert prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_token_counting_uses_the_model_tokenizer(llama):
+    short = llama.count_tokens([ChatMessage("user", "Hi")])
+    longer = llama.count_tokens([ChatMessage("user", "Hi " * 50)])
+    assert 0 < short < longer
+    assert longer - short >= 45
+
+
+def test_stop_strings_cut_the_reply(llama):
+    params = GenerationParams(temperature=0.0, max_tokens=64, stop=(",",))
+    text, final = _run(llama, [ChatMessage("user", "List: red, green, blue. Repeat the list.")], params)
+    assert "," not in text and final.finish_reason == "stop"
+
+
+def test_stop_string_filter_holds_back_partial_matches():
+    f = StopStringFilter(["</end>"])
+    assert f.feed("hello </e") == ("hello ", False)
+    assert f.feed("nd> more") == ("", True)
+    g = StopStringFilter(["STOP"])
+    assert g.feed("ST") == ("", False)
+    assert g.feed("ay") == ("STay", False)
+
+
+@pytest.mark.parametrize("content", [b"not a model at all" * 10, b"GGUF\x03\x00\x00\x00" + b"\xff" * 40])
+def test_broken_file_gives_a_clear_error_not_a_crash(tmp_path, content):
+    path = tmp_path / "broken.gguf"
+    path.write_bytes(content)
+    with pytest.raises(ModelLoadError, match="broken.gguf"):
+        LlamaBackend(path)
+
+
+def test_unload_frees_the_memory(starter_path):
+    proc = psutil.Process()
+    before = proc.memory_info().rss
+    backend = LlamaBackend(starter_path, n_ctx=4096, n_threads=1)
+    _run(backend)
+    loaded = proc.memory_info().rss
+    backend.close()
+    after = proc.memory_info().rss
+    grown = loaded - before
+    assert grown > 50 * 2**20, "loading should cost memory (weights + KV cache)"
+    assert after - before < grown * 0.5, f"unload kept {(after - before) / 2**20:.0f} of {grown / 2**20:.0f} MB"
+    assert backend.llm is None

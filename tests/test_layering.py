@@ -1,0 +1,26 @@
+"""The core knows no screen: nothing under app/core imports Qt, and the window does not pay for torch."""
+
+import pkgutil
+import subprocess
+import sys
+
+import app.core
+
+
+def test_nothing_under_core_imports_pyside6():
+    modules = [m.name for m in pkgutil.walk_packages(app.core.__path__, "app.core.") if ".migrations" not in m.name]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph'))\n"
+        "print(len(bad)); print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert len(modules) > 10
+    assert out.splitlines()[0] == "0", out
+
+
+def test_the_window_modules_do_not_import_torch_or_transformers():
+    code = "import sys, app.ui.app, app.cli; print(sorted(m for m in ('torch','transformers','peft','bitsandbytes') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
