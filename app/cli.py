@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     bench_chat.add_argument("--tokens", type=int, default=200)
     bench_chat.add_argument("--rounds", type=int, default=3)
 
-    sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
+    probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
+    probe.add_argument("what", choices=("shown", "idle-rss"))
     return parser
 
 
@@ -75,5 +76,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "window-probe":
         from app.ui.app import run_window
 
-        return run_window(probe=True)
+        return run_window(probe=args.what)
     return 2

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from app import APP_NAME, paths
@@ -42,14 +42,37 @@ def load_default_model(window: MainWindow) -> None:
     window.engine.load(model)
 
 
-def run_window(probe: bool = False) -> int:
+class _IdleRssProbe(QObject):
+    """Start-up benchmark: once the default model is loaded, let the app idle, report its memory, leave."""
+
+    def __init__(self, window: MainWindow, app: QApplication):
+        super().__init__(window)
+        self.app = app
+        window.engine.worker.model_loaded.connect(self.loaded)
+        load_default_model(window)
+
+    @Slot(object)
+    def loaded(self, _info) -> None:
+        QTimer.singleShot(2000, self.report)
+
+    @Slot()
+    def report(self) -> None:
+        import psutil
+
+        print(f"IDLE_RSS {psutil.Process().memory_info().rss}", flush=True)
+        self.app.quit()
+
+
+def run_window(probe: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APP_NAME)
     apply_theme(app)
     core = open_core()
     window, engine = build_window(core)
     window.show()
-    if probe:
+    if probe == "idle-rss":
+        _IdleRssProbe(window, app)
+    elif probe == "shown":
         # Start-up benchmark: report when the window is on screen, then leave.
         def report() -> None:
             print(f"WINDOW_SHOWN {time.time():.6f}", flush=True)
