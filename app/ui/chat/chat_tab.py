@@ -23,6 +23,17 @@ from app.ui.engine_thread import EngineController
 from app.ui.models_list import ModelListModel
 
 
+def trimmed_note(db, event: ContextTrimmed) -> str:
+    """Say exactly which messages the model could not see."""
+    with db.session() as session:
+        dropped = [session.get(Message, mid) for mid in event.dropped_ids if mid is not None]
+    first = " ".join(dropped[0].content.split())[:40] if dropped else ""
+    return (
+        f"The conversation is longer than the context ({event.n_ctx} tokens): the {len(event.dropped_ids)} oldest "
+        f"message(s), from “{first}…” on, were left out of this reply. The system prompt was kept."
+    )
+
+
 class Banner(QWidget):
     """A dismissable one-line message above the thread, for errors a person can act on."""
 
@@ -274,10 +285,7 @@ class ChatTab(QWidget):
     def _on_trimmed(self, message_id: int, event: ContextTrimmed) -> None:
         widget = self.view.widget_for(message_id)
         if widget is not None:
-            widget.set_streaming_note(
-                f"The conversation is longer than the context ({event.n_ctx} tokens), so the "
-                f"{len(event.dropped_ids)} oldest message(s) were left out of this reply."
-            )
+            widget.set_streaming_note(trimmed_note(self.db, event))
 
     @Slot(int, object)
     def _on_finished(self, message_id: int, event: Finished) -> None:

@@ -33,7 +33,7 @@ def _fence(_renderer, tokens, idx, options, env) -> str:
     return (
         f'<table width="100%" cellpadding="10" cellspacing="0" style="margin-top:4px; margin-bottom:6px;" '
         f'bgcolor="{CODE_BG}"><tr><td>{label}'
-        f'<pre style="font-family:\'DejaVu Sans Mono\',Menlo,Consolas,monospace; color:{CODE_FG}; margin:0;">'
+        f'<pre style="font-family:\'DejaVu Sans Mono\',Menlo,Consolas,monospace; color:{CODE_FG}; margin:0; white-space:pre-wrap;">'
         f"{body}</pre></td></tr></table>"
     )
 
