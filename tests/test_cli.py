@@ -35,7 +35,7 @@ def test_killed_mid_reply_keeps_the_text_and_marks_it_interrupted(hearth_home):
     assert ok.returncode == 0, ok.stderr
     db = create_engine(f"sqlite:///{hearth_home / 'hearth.sqlite3'}")
     proc = spawn("chat", "Write a very long essay about the history of bread.", "--conversation", "1",
-                 "--max-tokens", "2000", "--temperature", "0.8", home=hearth_home)
+                 "--max-tokens", "2000", "--temperature", "0.8", "--seed", "7", home=hearth_home)
     deadline = time.time() + 120
     partial = ""
     while time.time() < deadline and len(partial) < 40:

@@ -138,8 +138,6 @@ def run(args) -> int:
     window, engine = build_window(core)
     window.resize(1280, 800)
     window.show()
-    loaded = []
-    engine.worker.model_loaded.connect(window.chat._on_model_loaded)
     load_default_model(window)
     while engine.worker.host.backend is None:
         app.processEvents()
@@ -158,7 +156,6 @@ def run(args) -> int:
             tokens = backend.prompt_tokens([ChatMessage("user", prompt)])
             raw_rounds.append(_raw_round(raw, tokens, args.tokens))
             app_rounds.append(_app_round(app, window, probe, prompt, args.tokens))
-    loaded.append(True)
     raw.close()
     engine.shutdown()
     window.close()

@@ -1,6 +1,5 @@
 import json
 import threading
-import time
 
 from app.core.chat import reply as reply_mod
 from app.core.chat.reply import run_reply
@@ -122,4 +121,3 @@ def test_engine_can_be_used_from_another_thread_than_the_one_that_loaded_it(core
     t.start()
     t.join(60)
     assert isinstance(out[-1], Finished)
-    time.sleep(0)

@@ -89,8 +89,10 @@ def test_feedback_with_correction_is_stored_and_updated(db):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Feedback)) == 1
         assert convs.thread(s, cid)[1].rating == 1
-    with db.session() as s, pytest.raises(LookupError):
-        convs.set_feedback(s, cid and _chat(s, ("user", "x"))[1][0], rating=1)
+    with db.session() as s:
+        user_message = convs.thread(s, cid)[0].id
+    with db.session() as s, pytest.raises(LookupError):  # only replies can be rated
+        convs.set_feedback(s, user_message, rating=1)
 
 
 def test_full_text_search_finds_words_and_prefixes_with_snippets(db):
