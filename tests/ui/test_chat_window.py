@@ -24,7 +24,7 @@ def window(qtbot, core):
 
 def _send(qtbot, win, text, timeout=60000):
     chat = win.chat
-    with qtbot.waitSignal(win.engine.worker.reply_finished, timeout=timeout) as finished:
+    with qtbot.waitSignal(win.chat.reply_settled, timeout=timeout) as finished:
         chat.composer.edit.setPlainText(text)
         qtbot.keyClick(chat.composer.edit, Qt.Key_Return)
     return finished.args
@@ -60,7 +60,7 @@ def test_stop_ends_the_reply_and_the_model_keeps_working(qtbot, window):
         chat.composer.edit.setPlainText("Write a very long story about dragons.")
         qtbot.keyClick(chat.composer.edit, Qt.Key_Return)
     assert chat.composer.button.text() == "Stop"
-    with qtbot.waitSignal(window.engine.worker.reply_finished, timeout=30000) as done:
+    with qtbot.waitSignal(window.chat.reply_settled, timeout=30000) as done:
         qtbot.mouseClick(chat.composer.button, Qt.LeftButton)
     mid, final = done.args
     assert final.finish_reason == "stopped" and final.completion_tokens < 1500
@@ -74,7 +74,7 @@ def test_stop_ends_the_reply_and_the_model_keeps_working(qtbot, window):
 def test_regenerate_keeps_the_old_reply_as_a_sibling(qtbot, window):
     _set_params(window, max_tokens=24)
     first_id, _ = _send(qtbot, window, "Name a planet.")
-    with qtbot.waitSignal(window.engine.worker.reply_finished, timeout=60000) as done:
+    with qtbot.waitSignal(window.chat.reply_settled, timeout=60000) as done:
         window.chat.view.widget_for(first_id).regen_button.click()
     second_id = done.args[0]
     widget = window.chat.view.widget_for(second_id)
@@ -92,7 +92,7 @@ def test_edit_and_resend_keeps_the_old_branch(qtbot, window):
     user_widget = window.chat.view.widget_for(user_id)
     user_widget.begin_edit()
     user_widget.editor.setPlainText("Hello again")
-    with qtbot.waitSignal(window.engine.worker.reply_finished, timeout=60000):
+    with qtbot.waitSignal(window.chat.reply_settled, timeout=60000):
         user_widget._submit_edit()
     with window.core.db.session() as s:
         thread = convs.thread(s, window.chat.conversation_id)

@@ -59,6 +59,9 @@ class Banner(QWidget):
 
 class ChatTab(QWidget):
     context_used = Signal(int, int)  # tokens in the last exchange, n_ctx
+    # Emitted on the main thread once a reply's end has been fully handled here. Anything that waits for
+    # "the reply is done" should wait for this: the engine's own signals arrive from its thread.
+    reply_settled = Signal(int, object)  # message id, Finished or the error text
 
     def __init__(self, core: Core, engine: EngineController, models: ModelListModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -291,11 +294,13 @@ class ChatTab(QWidget):
     def _on_finished(self, message_id: int, event: Finished) -> None:
         self._reply_done(message_id)
         self.context_used.emit(event.prompt_tokens + event.completion_tokens, 0)
+        self.reply_settled.emit(message_id, event)
 
     @Slot(int, str)
     def _on_failed(self, message_id: int, message: str) -> None:
         self._reply_done(message_id)
         self.banner.show_message(message)
+        self.reply_settled.emit(message_id, message)
 
     def _reply_done(self, message_id: int) -> None:
         if message_id == self.streaming_id:
