@@ -4,7 +4,7 @@ from app.ui.chat.message_view import MessageView
 
 
 def _msg(i, role="assistant", content="line\n\n" * 8, status="complete"):
-    return ThreadMessage(i, i - 1 or None, role, content, status, None, None, "m", None, None, None, None)
+    return ThreadMessage(i, i - 1 or None, role, content, status, None, None, "m", "llama.cpp", None, None, None, None)
 
 
 def test_follows_the_bottom_while_streaming_unless_the_reader_scrolled_up(qtbot):

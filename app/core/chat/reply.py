@@ -59,6 +59,7 @@ class ReplyWriter:
 def run_reply(db: Database, backend: Backend, pending: PendingReply, should_stop: StopCheck) -> Iterator[StreamEvent]:
     """Stream a reply for `pending`, persisting it; yields the backend's events (plus ContextTrimmed)."""
     writer = ReplyWriter(db, pending.assistant_id)
+    writer.save(backend=backend.info.backend)  # so the thread can show where each reply came from
     finished = False
     try:
         try:

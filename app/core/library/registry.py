@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.engine.gguf_check import GGUFError, inspect_gguf
+from app.core.engine.gguf_check import GGUFError
+from app.core.library.metadata import folder_size, is_hf_folder, summarise_gguf, summarise_hf_folder
 from app.core.library.starter import STARTER_NAME, starter_model_path
 from app.core.storage.models import Model
 
@@ -29,40 +31,72 @@ class ModelRef:
     size_bytes: int
     is_default: bool
     info: dict[str, Any]
+    repo_id: str | None = None
+    revision: str | None = None
+    sha256: str | None = None
+    measured_memory: dict[str, Any] | None = None
+    benchmark: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, m: Model) -> ModelRef:
-        return cls(m.id, m.name, m.path, m.format, m.source, m.size_bytes, m.is_default, dict(m.info or {}))
+        return cls(
+            m.id, m.name, m.path, m.format, m.source, m.size_bytes, m.is_default, dict(m.info or {}),
+            m.repo_id, m.revision, m.sha256, dict(m.measured_memory or {}), dict(m.benchmark or {}),
+        )
+
+    @property
+    def exists(self) -> bool:
+        return Path(self.path).exists()
 
 
-def summarise_gguf(path: Path) -> dict[str, Any]:
-    info = inspect_gguf(path)
-    arch = info.architecture
-    meta = info.metadata
-    return {
-        "architecture": arch,
-        "context_length": info.context_length,
-        "layers": meta.get(f"{arch}.block_count"),
-        "chat_template": bool(info.chat_template),
-        "file_type": meta.get("general.file_type"),
-        "size_label": meta.get("general.size_label"),
-        "gguf_name": info.name,
-    }
+def model_format(path: Path) -> str | None:
+    """'gguf' for a .gguf file, 'hf' for a Hugging Face folder, None for anything else."""
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return "gguf"
+    if is_hf_folder(path):
+        return "hf"
+    return None
 
 
-def register_gguf(session: Session, path: Path, *, name: str, source: str = "local", make_default: bool = False) -> Model:
-    path = path.resolve()
+def register_model(
+    session: Session,
+    path: Path,
+    *,
+    name: str | None = None,
+    source: str = "local",
+    make_default: bool = False,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    sha256: str | None = None,
+    hub_file: str | None = None,
+) -> Model:
+    """Register a GGUF file or a Hugging Face folder, reading only its header. Raises GGUFError / ModelFolderError."""
+    path = Path(path).resolve()
     existing = session.scalar(select(Model).where(Model.path == str(path)))
     if existing is not None:
         return existing
+    fmt = model_format(path)
+    if fmt == "gguf":
+        info, size = summarise_gguf(path), path.stat().st_size
+    elif fmt == "hf":
+        info, size = summarise_hf_folder(path), folder_size(path)
+    else:
+        raise GGUFError(
+            f"{path.name}: not a model Hearth can open. Pick a .gguf file or a Hugging Face folder "
+            "(config.json with .safetensors weights)."
+        )
     model = Model(
-        name=_unique_name(session, name),
+        name=_unique_name(session, name or default_name(path)),
         path=str(path),
-        format="gguf",
+        format=fmt,
         source=source,
-        size_bytes=path.stat().st_size,
-        info=summarise_gguf(path),
+        size_bytes=size,
+        info=info,
         is_default=False,
+        repo_id=repo_id,
+        revision=revision,
+        sha256=sha256,
+        hub_file=hub_file,
     )
     session.add(model)
     session.flush()
@@ -71,11 +105,82 @@ def register_gguf(session: Session, path: Path, *, name: str, source: str = "loc
     return model
 
 
+def default_name(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
+
+
 def _unique_name(session: Session, name: str) -> str:
     candidate, n = name, 2
     while session.scalar(select(Model.id).where(Model.name == candidate)) is not None:
         candidate, n = f"{name} ({n})", n + 1
     return candidate
+
+
+def rename_model(session: Session, model_id: int, new_name: str) -> str:
+    """Rename; returns the name actually given (a clash gets a number appended). Raises ValueError if blank."""
+    new_name = new_name.strip()
+    if not new_name:
+        raise ValueError("A model needs a name.")
+    model = _require(session, model_id)
+    if model.name != new_name:
+        model.name = _unique_name(session, new_name)
+    return model.name
+
+
+def remove_model(session: Session, model_id: int, *, delete_files: bool = False) -> list[str]:
+    """Forget a model; with delete_files, also remove its file or folder. Returns the paths deleted.
+
+    The starter model's file belongs to the installed app, so it is never deleted from disk.
+    """
+    model = _require(session, model_id)
+    deleted: list[str] = []
+    if delete_files and model.source == "starter":
+        raise ValueError("The starter model comes with Hearth; it can be removed from the list but its file stays.")
+    if delete_files:
+        path = Path(model.path)
+        if path.is_dir():
+            shutil.rmtree(path)
+            deleted.append(str(path))
+        elif path.exists():
+            path.unlink()
+            deleted.append(str(path))
+    was_default = model.is_default
+    session.delete(model)
+    session.flush()
+    if was_default:
+        first = session.scalar(select(Model).order_by(Model.id))
+        if first is not None:
+            first.is_default = True
+    return deleted
+
+
+def record_measured_memory(session: Session, model_id: int, n_ctx: int, backend: str, peak_bytes: int) -> None:
+    """Keep the highest memory seen for this model, context size and backend (a load, then each reply)."""
+    model = session.get(Model, model_id)
+    if model is None:
+        return
+    key = f"{backend}:{n_ctx}"
+    measured = dict(model.measured_memory or {})
+    if peak_bytes > int(measured.get(key, 0)):
+        measured[key] = int(peak_bytes)
+        model.measured_memory = measured
+
+
+def measured_peak(ref: ModelRef, n_ctx: int, backend: str = "llama.cpp") -> int | None:
+    value = (ref.measured_memory or {}).get(f"{backend}:{n_ctx}")
+    return int(value) if value else None
+
+
+def record_benchmark(session: Session, model_id: int, result: dict[str, Any]) -> None:
+    model = _require(session, model_id)
+    model.benchmark = dict(result)
+
+
+def _require(session: Session, model_id: int) -> Model:
+    model = session.get(Model, model_id)
+    if model is None:
+        raise LookupError(f"Model {model_id} is no longer in the library.")
+    return model
 
 
 def set_default(session: Session, model_id: int) -> None:
@@ -123,7 +228,7 @@ def ensure_starter_registered(session: Session) -> ModelRef | None:
         stale.path = str(path.resolve())
         return ModelRef.of(stale)
     try:
-        return ModelRef.of(register_gguf(session, path, name=STARTER_NAME, source="starter"))
+        return ModelRef.of(register_model(session, path, name=STARTER_NAME, source="starter"))
     except GGUFError as exc:
         log.error("starter model unusable: %s", exc)
         return None

@@ -35,6 +35,7 @@ class ThreadMessage:
     finish_reason: str | None
     error: str | None
     model_name: str | None
+    backend: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
     ttft_ms: float | None
@@ -229,6 +230,7 @@ def thread(session: Session, conversation_id: int) -> list[ThreadMessage]:
                 finish_reason=m.finish_reason,
                 error=m.error,
                 model_name=m.model_name,
+                backend=m.backend,
                 prompt_tokens=m.prompt_tokens,
                 completion_tokens=m.completion_tokens,
                 ttft_ms=m.ttft_ms,

@@ -40,6 +40,8 @@ class Model(Base):
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # header metadata (arch, params, quant, ...)
     measured_memory: Mapped[dict[str, Any]] = mapped_column(default=dict)  # n_ctx -> peak bytes
+    benchmark: Mapped[dict[str, Any]] = mapped_column(default=dict)  # prompt / generation tok/s on this machine
+    hub_file: Mapped[str | None] = mapped_column(Text)  # the file inside repo_id it was downloaded from
     is_default: Mapped[bool] = mapped_column(default=False)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -84,6 +86,7 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
     model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
     model_name: Mapped[str | None] = mapped_column(String(200))
+    backend: Mapped[str | None] = mapped_column(String(32))  # "llama.cpp" | "transformers", set when it starts
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -116,3 +119,50 @@ class Feedback(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message] = relationship(back_populates="feedback")
+
+
+class DownloadStatus:
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PAUSED = "paused"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ACTIVE = (QUEUED, DOWNLOADING, VERIFYING)
+
+
+class Download(Base):
+    """One file fetched from the hub. The partial file lives beside `dest_path` so a restart can resume it."""
+
+    __tablename__ = "download"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'downloading', 'paused', 'verifying', 'done', 'failed', 'cancelled')",
+            name="ck_download_status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repo_id: Mapped[str] = mapped_column(String(300))
+    revision: Mapped[str] = mapped_column(String(64))  # the commit sha, pinned when the download is created
+    filename: Mapped[str] = mapped_column(Text)
+    dest_path: Mapped[str] = mapped_column(Text)
+    total_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_done: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # expected, from the hub's LFS pointer
+    status: Mapped[str] = mapped_column(String(16), default=DownloadStatus.QUEUED)
+    error: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LibraryFolder(Base):
+    """A folder the user added; its models are listed in place, never copied."""
+
+    __tablename__ = "library_folder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,53 @@
+"""Small, valid GGUF files written with the `gguf` package, for library tests that need many models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_tiny_gguf(
+    path: Path,
+    *,
+    name: str = "tiny",
+    layers: int = 2,
+    n_embd: int = 64,
+    n_head: int = 4,
+    n_head_kv: int = 2,
+    context: int = 2048,
+    sparse_bytes: int = 0,
+    chat_template: str | None = "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+) -> Path:
+    """A llama-shaped header with one real tensor, plus `sparse_bytes` of tensor data that is never written
+    (a sparse file): a stand-in for a big model whose weights a listing must never read."""
+    import gguf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_name(name)
+    writer.add_block_count(layers)
+    writer.add_context_length(context)
+    writer.add_embedding_length(n_embd)
+    writer.add_feed_forward_length(n_embd * 4)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head_kv)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_vocab_size(256)
+    if chat_template:
+        writer.add_chat_template(chat_template)
+    writer.add_tensor("token_embd.weight", np.zeros((4, n_embd), dtype=np.float32))
+    if sparse_bytes:
+        writer.add_tensor_info("blk.0.big.weight", (sparse_bytes // 4,), np.dtype(np.float32), sparse_bytes)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    # Every tensor is zeros, so extending the file (sparsely) past the aligned header writes all the data
+    # without materialising the big tensor.
+    header = path.stat().st_size
+    data_start = header + (-header % 32)
+    data = n_embd * 4 * 4 + ((sparse_bytes + 31) // 32 * 32 if sparse_bytes else 0)
+    with path.open("r+b") as fh:
+        fh.truncate(data_start + data)
+    return path
