@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     bench_chat.add_argument("--tokens", type=int, default=200)
     bench_chat.add_argument("--rounds", type=int, default=3)
 
+    from app.cli_models import add_parser as add_models_parser
+
+    add_models_parser(sub)
+
     probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
     probe.add_argument("what", choices=("shown", "idle-rss"))
     return parser
@@ -73,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.bench.chat_bench import run
 
         return run(args)
+    if args.command == "models":
+        from app.cli_models import run as run_models
+
+        return run_models(args)
     if args.command == "window-probe":
         from app.ui.app import run_window
 

@@ -16,7 +16,9 @@ from app.core.chat.turns import PendingReply
 from app.core.engine.backend import LoadedModelInfo, ModelLoadError
 from app.core.engine.events import ContextTrimmed, Failed, Finished, TextDelta
 from app.core.engine.host import ModelHost
-from app.core.library.registry import ModelRef
+from app.core.library.benchmark import benchmark
+from app.core.library.memory_meter import LoadMeter
+from app.core.library.registry import ModelRef, record_benchmark
 from app.core.storage.db import Database
 from app.core.storage.models import Message, MessageStatus
 
@@ -36,11 +38,16 @@ class EngineWorker(QObject):
     context_trimmed = Signal(int, object)  # message id, ContextTrimmed
     reply_finished = Signal(int, object)  # message id, Finished
     reply_failed = Signal(int, str)
+    loaded_model_changed = Signal(object)  # the loaded model's id, or None
+    memory_measured = Signal(int)  # a model's measured peak memory grew (the library shows it)
+    benchmark_finished = Signal(int, object)  # model id, result dict
+    benchmark_failed = Signal(int, str)
 
     def __init__(self, db: Database, host: ModelHost):
         super().__init__()
         self.db, self.host = db, host
         self._stop_ids: set[int] = set()
+        self.meter = LoadMeter()
 
     def request_stop(self, message_id: int) -> None:
         """Called from the UI thread: a set insert is atomic, and the loop checks it after every token."""
@@ -52,6 +59,10 @@ class EngineWorker(QObject):
             self.model_loaded.emit(self.host.backend.info)
             return self.host.backend.info
         self.state_changed.emit("loading")
+        if self.host.backend is not None:
+            self.host.unload()  # first, so the memory baseline below does not include the previous model
+            self.loaded_model_changed.emit(None)
+        self.meter.before_load()
         try:
             backend = self.host.load(model.id, model.path, model.name, model.format)
         except ModelLoadError as exc:
@@ -63,14 +74,45 @@ class EngineWorker(QObject):
             self.model_failed.emit(f"{model.name}: loading failed unexpectedly ({exc}).")
             self.state_changed.emit("idle")
             return None
+        self.meter.loaded(model.id, backend.info.n_ctx, backend.info.backend)
+        self._measure()
         self.model_loaded.emit(backend.info)
+        self.loaded_model_changed.emit(model.id)
         self.state_changed.emit("idle")
         return backend.info
+
+    def _measure(self) -> None:
+        before = self.meter.peak
+        try:
+            if self.meter.sample(self.db) > before and self.meter.model_id is not None:
+                self.memory_measured.emit(self.meter.model_id)
+        except Exception:  # noqa: BLE001 - a measurement must never break a reply
+            log.exception("memory measurement failed")
 
     @Slot()
     def unload(self) -> None:
         self.host.unload()
+        self.loaded_model_changed.emit(None)
         self.state_changed.emit("idle")
+
+    @Slot(object)
+    def benchmark(self, model: ModelRef) -> None:
+        if self.load(model) is None:
+            self.benchmark_failed.emit(model.id, f"{model.name} could not be loaded, so it was not benchmarked.")
+            return
+        self.state_changed.emit("generating")
+        try:
+            result = benchmark(self.host.backend)
+            with self.db.session() as session:
+                record_benchmark(session, model.id, result)
+        except Exception as exc:  # noqa: BLE001 - report, keep the engine alive
+            log.exception("benchmark failed")
+            self.benchmark_failed.emit(model.id, f"The benchmark of {model.name} failed: {exc}")
+        else:
+            self.benchmark_finished.emit(model.id, result)
+        finally:
+            self._measure()
+            self.state_changed.emit("idle")
 
     @Slot(object)
     def generate(self, pending: PendingReply) -> None:
@@ -105,6 +147,7 @@ class EngineWorker(QObject):
                     self.reply_failed.emit(mid, event.message)
         finally:
             self._stop_ids.discard(mid)
+            self._measure()
             self.state_changed.emit("idle")
 
     def _fail(self, mid: int, message: str) -> None:
@@ -122,6 +165,7 @@ class EngineController(QObject):
     _load_requested = Signal(object)
     _generate_requested = Signal(object)
     _unload_requested = Signal()
+    _benchmark_requested = Signal(object)
 
     def __init__(self, db: Database, host: ModelHost, parent: QObject | None = None):
         super().__init__(parent)
@@ -132,6 +176,7 @@ class EngineController(QObject):
         self._load_requested.connect(self.worker.load)
         self._generate_requested.connect(self.worker.generate)
         self._unload_requested.connect(self.worker.unload)
+        self._benchmark_requested.connect(self.worker.benchmark)
         self.busy_ids: set[int] = set()
         self.worker.reply_started.connect(self._on_started)
         self.worker.reply_finished.connect(self._on_done)
@@ -154,6 +199,9 @@ class EngineController(QObject):
 
     def unload(self) -> None:
         self._unload_requested.emit()
+
+    def benchmark(self, model: ModelRef) -> None:
+        self._benchmark_requested.emit(model)
 
     @Slot(int)
     def _on_started(self, mid: int) -> None:

@@ -11,6 +11,7 @@ from app.core.engine.backend import LoadedModelInfo
 from app.core.startup import Core
 from app.ui.chat.chat_tab import ChatTab
 from app.ui.engine_thread import EngineController
+from app.ui.library.models_tab import ModelsTab
 from app.ui.models_list import ModelListModel
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
@@ -45,11 +46,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.chat = ChatTab(core, engine, self.models)
         self.tabs.addTab(self.chat, "Chat")
-        self.tabs.addTab(
-            _placeholder("Models", "Your model library, hub search and downloads will live here. "
-                         "For now Hearth uses the models already registered (the starter model is built in)."),
-            "Models",
-        )
+        self.models_tab = ModelsTab(core, engine)
+        self.tabs.addTab(self.models_tab, "Models")
         self.tabs.addTab(_placeholder("Monitor", "Live CPU, memory and GPU charts will live here."), "Monitor")
         self.tabs.addTab(
             _placeholder("Training", "Teach the assistant from your thumbs-up, thumbs-down and corrections. "
@@ -80,6 +78,8 @@ class MainWindow(QMainWindow):
         w.model_loaded.connect(self._on_model_loaded)
         w.model_failed.connect(self._on_model_failed)
         self.chat.context_used.connect(self._on_context_used)
+        self.models_tab.use_model_requested.connect(self.chat.use_model)
+        self.models_tab.library_changed.connect(self.models.refresh)
 
     @Slot(str)
     def _on_state(self, state: str) -> None:

@@ -47,6 +47,31 @@ def _fill_sample(core) -> None:
         convs.set_feedback(session, parent, rating=1)
 
 
+# (file name, layers, n_embd, heads, KV heads, context, vocab, feed-forward, GGUF file type, weights in GB)
+SAMPLE_MODELS = [
+    ("Llama-3.2-3B-Instruct-Q4_K_M.gguf", 28, 3072, 24, 8, 131072, 128256, 8192, 15, 2.0),
+    ("Qwen2.5-7B-Instruct-Q4_K_M.gguf", 28, 3584, 28, 4, 32768, 152064, 18944, 15, 4.7),
+    ("Mistral-Small-24B-Instruct-Q4_K_M.gguf", 40, 5120, 32, 8, 32768, 131072, 32768, 15, 14.3),
+    ("Llama-3.3-70B-Instruct-Q4_K_M.gguf", 80, 8192, 64, 8, 131072, 128256, 28672, 15, 42.5),
+]
+
+
+def _fill_sample_models(core) -> None:
+    """Sample GGUF files with real headers and sparse weights (nothing big is written), registered like a scan."""
+    from app import paths
+    from app.bench.sample_models import write_tiny_gguf
+    from app.core.library import scan
+
+    for name, layers, n_embd, heads, kv, ctx, vocab, n_ff, ftype, gb in SAMPLE_MODELS:
+        write_tiny_gguf(
+            paths.models_dir() / name, name=name.removesuffix(".gguf"), layers=layers, n_embd=n_embd,
+            n_head=heads, n_head_kv=kv, context=ctx, vocab=vocab, n_ff=n_ff, file_type=ftype,
+            sparse_bytes=int(gb * 1e9),
+        )
+    with core.db.session() as session:
+        scan.scan(session)
+
+
 def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800)) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = tempfile.mkdtemp(prefix="hearth-shot-")
@@ -61,6 +86,8 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     apply_theme(app)
     core = open_core()
     _fill_sample(core)
+    if tab == "models":
+        _fill_sample_models(core)
     window, engine = build_window(core)
     window.resize(*size)
     window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(tab))

@@ -22,6 +22,10 @@ _QUANT_IN_NAME = re.compile(
 )
 
 
+# Bumped when the summary gains fields; older summaries are re-read from the header on the next scan.
+SUMMARY_VERSION = 2
+
+
 class ModelFolderError(ValueError):
     """A folder is not a loadable Hugging Face model; the message says why."""
 
@@ -62,6 +66,7 @@ def summarise_gguf(path: Path) -> dict[str, Any]:
     tokens = meta.get("tokenizer.ggml.tokens")
     vocab = key("vocab_size") or (tokens.get("array_length") if isinstance(tokens, dict) else None)
     return {
+        "v": SUMMARY_VERSION,
         "architecture": arch,
         "context_length": info.context_length,
         "layers": key("block_count"),
@@ -141,6 +146,7 @@ def summarise_hf_folder(path: Path) -> dict[str, Any]:
     quant_config = config.get("quantization_config") or {}
     archs = config.get("architectures") or [config.get("model_type", "unknown")]
     return {
+        "v": SUMMARY_VERSION,
         "architecture": str(archs[0]),
         "model_type": config.get("model_type"),
         "context_length": text.get("max_position_embeddings"),
@@ -158,6 +164,10 @@ def summarise_hf_folder(path: Path) -> dict[str, Any]:
         "weights_bytes": stored_bytes,
         "shards": len(shards),
     }
+
+
+def summarise(path: Path, fmt: str) -> dict[str, Any]:
+    return summarise_gguf(path) if fmt == "gguf" else summarise_hf_folder(path)
 
 
 def folder_size(path: Path) -> int:

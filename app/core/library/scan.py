@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import paths
 from app.core.engine.gguf_check import GGUFError
-from app.core.library.metadata import ModelFolderError, is_hf_folder, is_split_shard
+from app.core.library.metadata import SUMMARY_VERSION, ModelFolderError, is_hf_folder, is_split_shard, summarise
 from app.core.library.registry import ModelRef, register_model
 from app.core.storage.models import LibraryFolder, Model
 
@@ -80,6 +80,7 @@ def find_candidates(root: Path, depth: int = MAX_DEPTH) -> Iterator[Path]:
 def scan(session: Session, extra: list[Path] | None = None) -> ScanReport:
     """Register every model found in the models folder and the user's folders that is not yet known."""
     report = ScanReport()
+    _refresh_old_summaries(session)
     known = set(session.scalars(select(Model.path)))
     roots = [paths.models_dir(), *library_folders(session), *(extra or [])]
     for root in roots:
@@ -98,6 +99,15 @@ def scan(session: Session, extra: list[Path] | None = None) -> ScanReport:
             known.add(model.path)
             report.added.append(ModelRef.of(model))
     return report
+
+
+def _refresh_old_summaries(session: Session) -> None:
+    for model in session.scalars(select(Model)):
+        if (model.info or {}).get("v") != SUMMARY_VERSION and Path(model.path).exists():
+            try:
+                model.info = summarise(Path(model.path), model.format)
+            except (GGUFError, ModelFolderError, OSError) as exc:
+                log.warning("cannot re-read %s: %s", model.path, exc)
 
 
 def import_model(session: Session, source: Path, *, copy: bool, name: str | None = None) -> ModelRef:

@@ -210,6 +210,17 @@ class ChatTab(QWidget):
             if model is not None:
                 self.engine.load(model)
 
+    @Slot(int)
+    def use_model(self, model_id: int) -> None:
+        """Switch this conversation (or the next new one) to a model; the engine unloads the old one first."""
+        self.settings_panel.select_model(model_id)
+        self.settings_panel.flush()
+        if self.conversation_id is None:  # no row to save the choice in yet: load it now
+            with self.db.session() as session:
+                model = get_model(session, model_id)
+            if model is not None:
+                self.engine.load(model)
+
     # --- replies -----------------------------------------------------------------------------------------------
     def _begin(self, start) -> None:
         if self.streaming_id is not None:

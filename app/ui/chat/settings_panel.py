@@ -77,6 +77,16 @@ class ChatSettingsPanel(QScrollArea):
         self.form.set_values(GenerationParams.from_dict(params).to_dict())
         self._loading = False
 
+    def select_model(self, model_id: int) -> None:
+        row = self.model_combo.model().row_of(model_id)
+        if row < 0:  # just added: the list has not seen it yet
+            self.model_combo.model().refresh()
+            row = self.model_combo.model().row_of(model_id)
+        if row >= 0 and row != self.model_combo.currentIndex():
+            self.model_combo.setCurrentIndex(row)
+        elif row >= 0:
+            self._edited()
+
     def set_template(self, name: str, origin: str) -> None:
         self.template_label.setText(f"Chat template: {name} ({origin})")
 

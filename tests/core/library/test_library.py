@@ -12,7 +12,7 @@ from app.core.engine.gguf_check import GGUFError
 from app.core.library import registry, scan
 from app.core.library.metadata import ModelFolderError, quant_from_filename, summarise_hf_folder
 from app.core.storage.db import Database
-from tests.helpers.gguf_files import write_tiny_gguf
+from app.bench.sample_models import write_tiny_gguf
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""Small, valid GGUF files written with the `gguf` package, for library tests that need many models."""
+"""Valid GGUF files with real-looking headers and sparse (never written) weights, written with the `gguf` package.
+
+Tests use them to build libraries of many "big" models cheaply, and the screenshot uses them for sample data.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ def write_tiny_gguf(
     n_head: int = 4,
     n_head_kv: int = 2,
     context: int = 2048,
+    vocab: int = 256,
+    n_ff: int | None = None,
+    file_type: int | None = None,
     sparse_bytes: int = 0,
     chat_template: str | None = "{% for m in messages %}{{ m['content'] }}{% endfor %}",
 ) -> Path:
@@ -29,11 +35,11 @@ def write_tiny_gguf(
     writer.add_block_count(layers)
     writer.add_context_length(context)
     writer.add_embedding_length(n_embd)
-    writer.add_feed_forward_length(n_embd * 4)
+    writer.add_feed_forward_length(n_ff or n_embd * 4)
     writer.add_head_count(n_head)
     writer.add_head_count_kv(n_head_kv)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_vocab_size(256)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32 if file_type is None else file_type)
+    writer.add_vocab_size(vocab)
     if chat_template:
         writer.add_chat_template(chat_template)
     writer.add_tensor("token_embd.weight", np.zeros((4, n_embd), dtype=np.float32))

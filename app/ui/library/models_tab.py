@@ -1,0 +1,73 @@
+"""The Models tab: the library on this computer, the hub, and downloads; wired to the engine in one place."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+
+from app.core.library.registry import get_model
+from app.core.startup import Core
+from app.ui.engine_thread import EngineController
+from app.ui.library.library_page import LibraryPage
+
+
+class ModelsTab(QWidget):
+    use_model_requested = Signal(int)  # the chat should switch to this model
+    library_changed = Signal()
+
+    def __init__(self, core: Core, engine: EngineController, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.core, self.engine = core, engine
+        self.library = LibraryPage(core.db, core.settings["context_length"], core.settings["gpu_layers"])
+        self.pages = QTabWidget()
+        self.pages.setObjectName("subTabs")
+        self.pages.addTab(self.library, "On this computer")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.pages)
+
+        self.library.load_requested.connect(self.use_model_requested)
+        self.library.unload_requested.connect(engine.unload)
+        self.library.benchmark_requested.connect(self._benchmark)
+        self.library.library_changed.connect(self.library_changed)
+        w = engine.worker
+        w.loaded_model_changed.connect(self._loaded_changed)
+        w.memory_measured.connect(self._measured)
+        w.benchmark_finished.connect(self._benchmark_done)
+        w.benchmark_failed.connect(self._benchmark_failed)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_scanned_once", False):  # look for new files the first time the tab is opened
+            self._scanned_once = True
+            self.library.rescan()
+
+    @Slot(int)
+    def _benchmark(self, model_id: int) -> None:
+        with self.core.db.session() as session:
+            ref = get_model(session, model_id)
+        if ref is not None:
+            self.library.details.set_busy(True)
+            self.library.status.setText(f"Benchmarking {ref.name}: about 30 seconds on a small model…")
+            self.engine.benchmark(ref)
+
+    @Slot(object)
+    def _loaded_changed(self, model_id) -> None:
+        self.library.set_loaded(model_id)
+
+    @Slot(int)
+    def _measured(self, _model_id: int) -> None:
+        self.library.refresh()
+
+    @Slot(int, object)
+    def _benchmark_done(self, _model_id: int, result: dict) -> None:
+        self.library.details.set_busy(False)
+        self.library.refresh()
+        self.library.status.setText(
+            f"Benchmark: prompt {result['prompt_tok_s']:.0f} tok/s, generation {result['gen_tok_s']:.0f} tok/s."
+        )
+
+    @Slot(int, str)
+    def _benchmark_failed(self, _model_id: int, message: str) -> None:
+        self.library.details.set_busy(False)
+        self.library.status.setText(message)
