@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from app.core.engine.gguf_check import GGUFError
+from app.core.engine.host import resolve_backend
 from app.core.library import registry, scan
 from app.core.library.fit import estimate
 from app.core.library.metadata import ModelFolderError, parameter_label
@@ -59,7 +60,7 @@ def _list(core, args) -> int:
         print(f"hearth: skipped {problem}", file=sys.stderr)
     rows = []
     for m in models:
-        backend = "transformers" if m.format == "hf" else "llama.cpp"
+        backend = resolve_backend(m.format)
         fit = estimate(m.info, n_ctx, backend=backend, gpu_layers=core.settings["gpu_layers"])
         rows.append({
             "id": m.id, "name": m.name, "format": m.format, "backend": backend, "size_bytes": m.size_bytes,

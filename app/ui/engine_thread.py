@@ -15,7 +15,7 @@ from app.core.chat.reply import run_reply
 from app.core.chat.turns import PendingReply
 from app.core.engine.backend import LoadedModelInfo, ModelLoadError
 from app.core.engine.events import ContextTrimmed, Failed, Finished, TextDelta
-from app.core.engine.host import ModelHost
+from app.core.engine.host import ModelHost, resolve_backend
 from app.core.library.benchmark import benchmark
 from app.core.library.memory_meter import LoadMeter
 from app.core.library.registry import ModelRef, record_benchmark
@@ -53,9 +53,9 @@ class EngineWorker(QObject):
         """Called from the UI thread: a set insert is atomic, and the loop checks it after every token."""
         self._stop_ids.add(message_id)
 
-    @Slot(object)
-    def load(self, model: ModelRef) -> LoadedModelInfo | None:
-        if self.host.is_loaded(model.id):
+    @Slot(object, str)
+    def load(self, model: ModelRef, backend: str = "auto") -> LoadedModelInfo | None:
+        if self.host.is_loaded(model.id) and self.host.backend_kind == resolve_backend(model.format, backend):
             self.model_loaded.emit(self.host.backend.info)
             return self.host.backend.info
         self.state_changed.emit("loading")
@@ -64,7 +64,7 @@ class EngineWorker(QObject):
             self.loaded_model_changed.emit(None)
         self.meter.before_load()
         try:
-            backend = self.host.load(model.id, model.path, model.name, model.format)
+            loaded = self.host.load(model.id, model.path, model.name, model.format, backend)
         except ModelLoadError as exc:
             self.model_failed.emit(str(exc))
             self.state_changed.emit("idle")
@@ -74,12 +74,12 @@ class EngineWorker(QObject):
             self.model_failed.emit(f"{model.name}: loading failed unexpectedly ({exc}).")
             self.state_changed.emit("idle")
             return None
-        self.meter.loaded(model.id, backend.info.n_ctx, backend.info.backend)
+        self.meter.loaded(model.id, loaded.info.n_ctx, loaded.info.backend)
         self._measure()
-        self.model_loaded.emit(backend.info)
+        self.model_loaded.emit(loaded.info)
         self.loaded_model_changed.emit(model.id)
         self.state_changed.emit("idle")
-        return backend.info
+        return loaded.info
 
     def _measure(self) -> None:
         before = self.meter.peak
@@ -120,7 +120,7 @@ class EngineWorker(QObject):
         if mid in self._stop_ids:  # stopped before it started
             self._fail(mid, "Stopped before it started.")
             return
-        if self.load(pending.model) is None:
+        if self.load(pending.model, pending.backend) is None:
             self._fail(mid, f"{pending.model.name} could not be loaded, so there is no reply.")
             return
         self.state_changed.emit("generating")
@@ -162,7 +162,7 @@ class EngineWorker(QObject):
 class EngineController(QObject):
     """Main-thread façade: starts the engine thread and queues requests to it."""
 
-    _load_requested = Signal(object)
+    _load_requested = Signal(object, str)
     _generate_requested = Signal(object)
     _unload_requested = Signal()
     _benchmark_requested = Signal(object)
@@ -183,8 +183,8 @@ class EngineController(QObject):
         self.worker.reply_failed.connect(self._on_done)
         self.thread.start()
 
-    def load(self, model: ModelRef) -> None:
-        self._load_requested.emit(model)
+    def load(self, model: ModelRef, backend: str = "auto") -> None:
+        self._load_requested.emit(model, backend)
 
     def generate(self, pending: PendingReply) -> None:
         self.busy_ids.add(pending.assistant_id)

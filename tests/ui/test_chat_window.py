@@ -192,3 +192,19 @@ def test_the_app_exits_cleanly_after_streaming(tmp_path):
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "STREAMED 2" in result.stdout
+
+
+def test_switching_backend_mid_conversation_is_shown_in_the_thread(qtbot, window):
+    _set_params(window, max_tokens=8, temperature=0.0)
+    first_id, _ = _send(qtbot, window, "Hi!")
+    panel = window.chat.settings_panel
+    with qtbot.waitSignal(window.engine.worker.model_loaded, timeout=120000):
+        panel.backend_combo.setCurrentIndex(panel.backend_combo.findData("transformers"))
+        panel.flush()
+    assert window.engine.worker.host.backend_kind == "transformers"  # the llama.cpp copy was unloaded first
+    second_id, final = _send(qtbot, window, "Hello again!", timeout=120000)
+    assert final.completion_tokens > 0
+    first, second = window.chat.view.widget_for(first_id), window.chat.view.widget_for(second_id)
+    assert first.message.backend == "llama.cpp" and second.message.backend == "transformers"
+    assert not first.switch_note.isVisible() and "on transformers" in second.switch_note.text()
+    assert "transformers" in window.model_label.text()

@@ -26,6 +26,7 @@ class PendingReply:
     parent_id: int  # the user message being answered
     model: ModelRef
     params: GenerationParams
+    backend: str = "auto"  # "auto" | "llama.cpp" | "transformers", the conversation's choice
 
 
 def _model_for(session, conversation) -> ModelRef:
@@ -54,7 +55,8 @@ def _placeholder(session, conversation, parent_id: int) -> PendingReply:
         owner_pid=pid,
         owner_started=started,
     )
-    return PendingReply(conversation.id, reply.id, parent_id, model, params)
+    backend = str((conversation.params or {}).get("backend") or "auto")
+    return PendingReply(conversation.id, reply.id, parent_id, model, params, backend)
 
 
 def start_turn(db: Database, conversation_id: int, text: str) -> PendingReply:

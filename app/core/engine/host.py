@@ -10,6 +10,14 @@ from app.core.engine.backend import Backend, ModelLoadError
 log = logging.getLogger(__name__)
 
 
+BACKEND_CHOICES = ("auto", "llama.cpp", "transformers")
+
+
+def resolve_backend(fmt: str, choice: str = "auto") -> str:
+    """Which backend runs a model: HF folders need transformers; GGUF runs on llama.cpp unless asked otherwise."""
+    return "transformers" if fmt == "hf" or choice == "transformers" else "llama.cpp"
+
+
 class ModelHost:
     def __init__(self, n_threads: int = 1, n_ctx: int = 4096, n_gpu_layers: int = 0):
         self.n_threads, self.n_ctx, self.n_gpu_layers = n_threads, n_ctx, n_gpu_layers
@@ -19,22 +27,44 @@ class ModelHost:
     def is_loaded(self, model_id: int) -> bool:
         return self.backend is not None and self.model_id == model_id
 
-    def load(self, model_id: int, path: str, name: str, fmt: str = "gguf") -> Backend:
-        """Load a model, unloading the previous one first so two never share memory."""
-        if self.is_loaded(model_id):
+    @property
+    def backend_kind(self) -> str | None:
+        """The loaded model's backend ("llama.cpp" or "transformers"), None when nothing is loaded."""
+        return self.backend.info.backend if self.backend is not None else None
+
+    def load(self, model_id: int, path: str, name: str, fmt: str = "gguf", backend: str = "auto") -> Backend:
+        """Load a model, unloading the previous one first so two never share memory.
+
+        A Hugging Face folder ("hf") runs on transformers; a GGUF file runs on llama.cpp unless `backend` asks
+        for "transformers" (it dequantises the file, as training does).
+        """
+        if self.is_loaded(model_id) and resolve_backend(fmt, backend) == self.backend_kind:
             return self.backend
         self.unload()
-        if fmt != "gguf":
-            raise ModelLoadError(f"{name}: the '{fmt}' format is not supported yet. Pick a GGUF model.")
+        if fmt not in ("gguf", "hf"):
+            raise ModelLoadError(
+                f"{name}: the '{fmt}' format is not supported. Pick a GGUF file or a Hugging Face folder."
+            )
+        if backend not in BACKEND_CHOICES:
+            raise ValueError(f"unknown backend {backend!r}; use 'auto', 'llama.cpp' or 'transformers'")
+        if fmt == "hf" and backend == "llama.cpp":
+            raise ModelLoadError(
+                f"{name}: llama.cpp runs GGUF files only. Load the folder with transformers, or convert it to GGUF."
+            )
         if not Path(path).exists():
             raise ModelLoadError(f"{name}: the model file {path} is missing. It may have been moved or deleted.")
-        from app.core.engine.llama_backend import LlamaBackend
+        if fmt == "hf" or backend == "transformers":
+            from app.core.engine.hf_backend import TransformersBackend
 
-        self.backend = LlamaBackend(
-            path, name=name, n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers
-        )
+            self.backend = TransformersBackend(path, name=name, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        else:
+            from app.core.engine.llama_backend import LlamaBackend
+
+            self.backend = LlamaBackend(
+                path, name=name, n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers
+            )
         self.model_id = model_id
-        log.info("loaded %s in %.2fs", name, self.backend.info.load_s)
+        log.info("loaded %s with %s in %.2fs", name, self.backend_kind, self.backend.info.load_s)
         return self.backend
 
     def unload(self) -> None:

@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from app.core.engine.gguf_check import inspect_gguf
+from app.core.engine.gguf_check import GGUFInfo, inspect_gguf
 
 # Bytes per element of safetensors dtypes, for the parameter count and the in-memory size.
 _SAFETENSORS_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -54,36 +54,62 @@ def is_split_shard(path: Path) -> bool:
     return bool(m) and int(m.group(1)) > 1
 
 
-def summarise_gguf(path: Path) -> dict[str, Any]:
-    info = inspect_gguf(path)
+def shape_from_gguf(info: GGUFInfo) -> dict[str, Any]:
+    """What the fit estimate needs (and the library shows), from a GGUF header."""
     arch, meta = info.architecture, info.metadata
 
-    def key(name: str) -> Any:
-        return meta.get(f"{arch}.{name}")
+    def key(name: str) -> int | None:
+        value = meta.get(f"{arch}.{name}")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     n_embd, n_head = key("embedding_length"), key("attention.head_count")
-    head_dim = key("attention.key_length") or (n_embd // n_head if n_embd and isinstance(n_head, int) and n_head else None)
+    head_dim = key("attention.key_length") or (n_embd // n_head if n_embd and n_head else None)
     tokens = meta.get("tokenizer.ggml.tokens")
-    vocab = key("vocab_size") or (tokens.get("array_length") if isinstance(tokens, dict) else None)
     return {
         "v": SUMMARY_VERSION,
         "architecture": arch,
         "context_length": info.context_length,
         "layers": key("block_count"),
         "n_embd": n_embd,
-        "n_ff": key("feed_forward_length") if isinstance(key("feed_forward_length"), int) else None,
-        "n_head": n_head if isinstance(n_head, int) else None,
-        "n_head_kv": key("attention.head_count_kv") if isinstance(key("attention.head_count_kv"), int) else n_head,
+        "n_ff": key("feed_forward_length"),
+        "n_head": n_head,
+        "n_head_kv": key("attention.head_count_kv") or n_head,
         "head_dim": head_dim,
         "head_dim_v": key("attention.value_length") or head_dim,
-        "vocab_size": vocab,
+        "vocab_size": key("vocab_size") or (tokens.get("array_length") if isinstance(tokens, dict) else None),
         "chat_template": bool(info.chat_template),
         "file_type": meta.get("general.file_type"),
-        "quant": gguf_file_type_name(meta.get("general.file_type")) or quant_from_filename(path.name),
+        "quant": gguf_file_type_name(meta.get("general.file_type")) or quant_from_filename(info.path.name),
         "size_label": meta.get("general.size_label"),
         "parameters": getattr(info, "parameter_count", None),
         "gguf_name": info.name,
         "weights_bytes": info.file_size,
+    }
+
+
+def summarise_gguf(path: Path) -> dict[str, Any]:
+    return shape_from_gguf(inspect_gguf(path))
+
+
+def shape_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The same shape from a Hugging Face config.json."""
+    text = config.get("text_config") or config  # multimodal configs nest the language model
+    n_embd, n_head = text.get("hidden_size"), text.get("num_attention_heads")
+    head_dim = text.get("head_dim") or (n_embd // n_head if n_embd and n_head else None)
+    archs = config.get("architectures") or [config.get("model_type", "unknown")]
+    return {
+        "v": SUMMARY_VERSION,
+        "architecture": str(archs[0]),
+        "model_type": config.get("model_type"),
+        "context_length": text.get("max_position_embeddings"),
+        "layers": text.get("num_hidden_layers"),
+        "n_embd": n_embd,
+        "n_ff": text.get("intermediate_size"),
+        "n_head": n_head,
+        "n_head_kv": text.get("num_key_value_heads") or n_head,
+        "head_dim": head_dim,
+        "head_dim_v": head_dim,
+        "vocab_size": text.get("vocab_size"),
     }
 
 
@@ -122,7 +148,6 @@ def summarise_hf_folder(path: Path) -> dict[str, Any]:
             + (" (only pickle .bin/.pt files, which Hearth does not load because they can run code)" if has_pickles else "")
             + ". Download the safetensors version of this model."
         )
-    text = config.get("text_config") or config  # multimodal configs nest the language model
     parameters, stored_bytes, dtypes = 0, 0, set()
     for shard in shards:
         for name, tensor in _safetensors_header(shard).items():
@@ -134,8 +159,6 @@ def summarise_hf_folder(path: Path) -> dict[str, Any]:
             parameters += count
             stored_bytes += count * _SAFETENSORS_DTYPE_BYTES.get(tensor.get("dtype"), 2)
             dtypes.add(tensor.get("dtype"))
-    n_embd, n_head = text.get("hidden_size"), text.get("num_attention_heads")
-    head_dim = text.get("head_dim") or (n_embd // n_head if n_embd and n_head else None)
     tokenizer_config = path / "tokenizer_config.json"
     has_template = (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file()
     if not has_template and tokenizer_config.is_file():
@@ -144,20 +167,8 @@ def summarise_hf_folder(path: Path) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             has_template = False
     quant_config = config.get("quantization_config") or {}
-    archs = config.get("architectures") or [config.get("model_type", "unknown")]
     return {
-        "v": SUMMARY_VERSION,
-        "architecture": str(archs[0]),
-        "model_type": config.get("model_type"),
-        "context_length": text.get("max_position_embeddings"),
-        "layers": text.get("num_hidden_layers"),
-        "n_embd": n_embd,
-        "n_ff": text.get("intermediate_size"),
-        "n_head": n_head,
-        "n_head_kv": text.get("num_key_value_heads") or n_head,
-        "head_dim": head_dim,
-        "head_dim_v": head_dim,
-        "vocab_size": text.get("vocab_size"),
+        **shape_from_config(config),
         "chat_template": has_template,
         "quant": (quant_config.get("quant_method") or "").upper() or "/".join(sorted(d for d in dtypes if d)) or None,
         "parameters": parameters,

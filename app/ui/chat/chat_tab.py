@@ -167,7 +167,7 @@ class ChatTab(QWidget):
                     session,
                     system_prompt=self.settings_panel.system_prompt.toPlainText(),
                     model_id=self.settings_panel.selected_model_id(),
-                    params=self.settings_panel.form.values(),
+                    params=self.settings_panel.values(),
                 )
                 self.conversation_id = conv.id
         return self.conversation_id
@@ -208,18 +208,13 @@ class ChatTab(QWidget):
             with self.db.session() as session:
                 model = get_model(session, model_id)
             if model is not None:
-                self.engine.load(model)
+                self.engine.load(model, str(params.get("backend") or "auto"))
 
     @Slot(int)
     def use_model(self, model_id: int) -> None:
         """Switch this conversation (or the next new one) to a model; the engine unloads the old one first."""
         self.settings_panel.select_model(model_id)
         self.settings_panel.flush()
-        if self.conversation_id is None:  # no row to save the choice in yet: load it now
-            with self.db.session() as session:
-                model = get_model(session, model_id)
-            if model is not None:
-                self.engine.load(model)
 
     # --- replies -----------------------------------------------------------------------------------------------
     def _begin(self, start) -> None:

@@ -58,12 +58,21 @@ class MessageView(QScrollArea):
         keep = {m.id for m in messages}
         for mid in [mid for mid in self.widgets if mid not in keep]:
             self.widgets.pop(mid).deleteLater()
+        previous: tuple[str | None, str | None] | None = None
         for index, message in enumerate(messages):
             widget = self.widgets.get(message.id)
             if widget is None:
                 widget = self._make(message)
             else:
                 widget.set_message(message)
+            if message.role == "assistant":
+                current = (message.model_name, message.backend)
+                switched = previous is not None and current != previous and message.model_name
+                widget.set_switch_note(
+                    f"Switched to {message.model_name}" + (f" on {message.backend}" if message.backend else "")
+                    if switched else ""
+                )
+                previous = current
             if self._layout.indexOf(widget) != index + 1:
                 self._layout.insertWidget(index + 1, widget)
         self._empty.setVisible(not messages)

@@ -102,6 +102,10 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(14, 10, 14, 8)
         layout.setSpacing(4)
 
+        self.switch_note = QLabel()  # "Switched to …": the model or backend changed since the previous reply
+        self.switch_note.setObjectName("switchNote")
+        self.switch_note.hide()
+        layout.addWidget(self.switch_note)
         self.header = QLabel()
         self.header.setObjectName("messageHeader")
         layout.addWidget(self.header)
@@ -151,10 +155,16 @@ class MessageWidget(QFrame):
         self.set_message(message)
 
     # --- state -------------------------------------------------------------------------------------------------
+    def set_switch_note(self, text: str) -> None:
+        self.switch_note.setText(text)
+        self.switch_note.setVisible(bool(text))
+
     def set_message(self, message: ThreadMessage) -> None:
         self.message = message
         who = "You" if message.role == "user" else (message.model_name or "Assistant")
         self.header.setText(who)
+        if message.role == "assistant" and message.backend:
+            self.header.setToolTip(f"{message.model_name} on {message.backend}")
         if self.body.markdown != message.content:
             self.body.set_markdown(message.content)
         many = len(message.sibling_ids) > 1

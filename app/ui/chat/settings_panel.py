@@ -34,6 +34,18 @@ class ChatSettingsPanel(QScrollArea):
         self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(12)
         layout.addWidget(self.model_combo)
+        self.backend_combo = QComboBox()
+        for label, value in (
+            ("Backend: automatic", "auto"),
+            ("Backend: llama.cpp (GGUF)", "llama.cpp"),
+            ("Backend: transformers", "transformers"),
+        ):
+            self.backend_combo.addItem(label, value)
+        self.backend_combo.setToolTip(
+            "Automatic runs GGUF files on llama.cpp and Hugging Face folders on transformers.\n"
+            "Transformers can also run a GGUF (dequantised: slower, more memory, as training sees it)."
+        )
+        layout.addWidget(self.backend_combo)
         self.template_label = QLabel("Chat template: (loads with the model)")
         self.template_label.setObjectName("hint")
         self.template_label.setWordWrap(True)
@@ -58,6 +70,7 @@ class ChatSettingsPanel(QScrollArea):
         self._debounce.timeout.connect(self._emit)
         self._loading = False
         self.model_combo.currentIndexChanged.connect(self._edited)
+        self.backend_combo.currentIndexChanged.connect(self._edited)
         self.system_prompt.textChanged.connect(self._edited)
         self.form.changed.connect(self._edited)
         self.reset_button.clicked.connect(lambda: (self.form.set_values(GenerationParams().to_dict()), self._edited()))
@@ -75,6 +88,7 @@ class ChatSettingsPanel(QScrollArea):
             self.model_combo.setCurrentIndex(row)
         self.system_prompt.setPlainText(system_prompt)
         self.form.set_values(GenerationParams.from_dict(params).to_dict())
+        self.backend_combo.setCurrentIndex(max(0, self.backend_combo.findData((params or {}).get("backend", "auto"))))
         self._loading = False
 
     def select_model(self, model_id: int) -> None:
@@ -102,5 +116,9 @@ class ChatSettingsPanel(QScrollArea):
             self._debounce.stop()
             self._emit()
 
+    def values(self) -> dict[str, Any]:
+        """Generation params plus the backend choice, as stored in the conversation."""
+        return {**self.form.values(), "backend": self.backend_combo.currentData()}
+
     def _emit(self) -> None:
-        self.settings_changed.emit(self.selected_model_id(), self.system_prompt.toPlainText(), self.form.values())
+        self.settings_changed.emit(self.selected_model_id(), self.system_prompt.toPlainText(), self.values())

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 
+from app.core.engine.host import resolve_backend
 from app.core.library import registry
 from app.core.library.fit import FitEstimate, MiB, estimate
 from app.core.library.metadata import parameter_label
@@ -20,7 +21,7 @@ COLUMNS = ("Name", "Format", "Params", "Quant", "Context", "Size", "Fit", "Measu
 
 
 def backend_for(ref: ModelRef) -> str:
-    return "transformers" if ref.format == "hf" else "llama.cpp"
+    return resolve_backend(ref.format)
 
 
 @dataclass(frozen=True)
