@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 
     shot = sub.add_parser("screenshot", help="render the window with a sample conversation to a PNG (no display needed)")
     shot.add_argument("out")
-    shot.add_argument("--tab", default="chat", choices=("chat", "models", "monitor", "training"))
+    shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training"))
     shot.add_argument("--width", type=int, default=1280)
     shot.add_argument("--height", type=int, default=800)
 
@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     from app.cli_models import add_parser as add_models_parser
 
     add_models_parser(sub)
+
+    bench_download = bench_sub.add_parser(
+        "download", help="download throughput through Hearth vs a plain hf_hub_download, from a local hub"
+    )
+    bench_download.add_argument("--size-mb", type=int, default=256)
+    bench_download.add_argument("--rounds", type=int, default=3)
 
     probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
     probe.add_argument("what", choices=("shown", "idle-rss"))
@@ -73,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.ui.screenshot import screenshot
 
         return screenshot(args.out, tab=args.tab, size=(args.width, args.height))
+    if args.command == "bench" and args.bench_what == "download":
+        from app.bench.download_bench import main as bench_download
+
+        return bench_download(["--size-mb", str(args.size_mb), "--rounds", str(args.rounds)])
     if args.command == "bench":
         from app.bench.chat_bench import run
 

@@ -81,6 +81,7 @@ def run_window(probe: str | None = None) -> int:
         QTimer.singleShot(0, report)
     else:
         QTimer.singleShot(0, lambda: load_default_model(window))
+        QTimer.singleShot(0, window.models_tab.resume_downloads)  # what was cut by closing or a crash goes on
     app.aboutToQuit.connect(engine.shutdown)
     code = app.exec()
     core.db.close()

@@ -104,4 +104,5 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.chat.shutdown()
+        self.models_tab.shutdown()
         super().closeEvent(event)

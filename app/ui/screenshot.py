@@ -72,6 +72,53 @@ def _fill_sample_models(core) -> None:
         scan.scan(session)
 
 
+def _wait(condition, timeout_s: float = 20.0) -> None:
+    import time
+
+    from PySide6.QtCore import QCoreApplication
+
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
+
+
+def _show_hub_with_download(window, hub_folder: Path):
+    """A local hub with sample repos; search it, open one, and start a (throttled) download to show progress."""
+    from app.bench.local_hub import LocalHub
+
+    files = {}
+    for name, *_rest in SAMPLE_MODELS[:2]:
+        files[name] = (Path(os.environ["HEARTH_HOME"]) / "models" / name)
+    repos = {
+        "bartowski/Llama-3.2-3B-Instruct-GGUF": {f"Llama-3.2-3B-Instruct-{q}.gguf": files[SAMPLE_MODELS[0][0]]
+                                                 for q in ("Q4_K_M", "Q8_0", "IQ3_M")},
+        "Qwen/Qwen2.5-7B-Instruct-GGUF": {f"qwen2.5-7b-instruct-{q}.gguf": files[SAMPLE_MODELS[1][0]]
+                                          for q in ("q4_k_m", "q5_k_m", "q8_0")},
+    }
+    hub = LocalHub(repos, throttle_bps=60_000_000).start()
+    os.environ.update(HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE="0")
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = False
+    tab = window.models_tab
+    tab.pages.setCurrentWidget(tab.hub)
+    tab.hub.query.setText("instruct")
+    tab.hub.search()
+    _wait(lambda: tab.hub.results.rowCount() >= 2)
+    tab.hub.results_view.selectRow(1)
+    _wait(lambda: bool(tab.hub.files.fits))
+    tab.hub.files_view.selectRow(0)
+    tab.downloads.start("Qwen/Qwen2.5-7B-Instruct-GGUF", "qwen2.5-7b-instruct-q5_k_m.gguf")
+    tab.downloads.start("bartowski/Llama-3.2-3B-Instruct-GGUF", "Llama-3.2-3B-Instruct-Q8_0.gguf")
+    _wait(lambda: tab.downloads_panel.model.rowCount() >= 2, 10)
+    import time
+
+    end = time.monotonic() + 2.5
+    _wait(lambda: time.monotonic() > end, 5)
+    return hub
+
+
 def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800)) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = tempfile.mkdtemp(prefix="hearth-shot-")
@@ -86,12 +133,13 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     apply_theme(app)
     core = open_core()
     _fill_sample(core)
-    if tab == "models":
+    if tab in ("models", "hub"):
         _fill_sample_models(core)
     window, engine = build_window(core)
     window.resize(*size)
-    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(tab))
+    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index("models" if tab == "hub" else tab))
     window.show()
+    hub = _show_hub_with_download(window, Path(home)) if tab == "hub" else None
     window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
     window.context_label.setText("context 401 / 4096 (10%)")
     window.state_label.setText("Ready")
@@ -101,6 +149,9 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     window.chat.view.scroll_to_bottom()
     QCoreApplication.processEvents()
     ok = window.grab().save(str(Path(out)))
+    window.models_tab.shutdown()
+    if hub is not None:
+        hub.stop()
     engine.shutdown()
     window.close()
     core.db.close()

@@ -51,7 +51,10 @@ class ChatTemplate:
             env.globals["raise_exception"] = _raise
             env.filters["tojson"] = _tojson
             env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-            self._compiled = env.from_string(self.source)
+            try:
+                self._compiled = env.from_string(self.source)
+            except TemplateError as exc:
+                raise ValueError(f"its chat template is broken ({exc})") from exc
 
     def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         items = [{"role": m.role, "content": m.content} for m in messages]

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from jinja2 import TemplateError
+
 from app.core.engine.backend import Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
 from app.core.engine.chat_template import ChatTemplate
 from app.core.engine.events import Failed, Finished, StreamEvent, TextDelta
@@ -76,6 +78,11 @@ class LlamaBackend(Backend):
                 n_gpu_layers=n_gpu_layers,
                 verbose=False,
             )
+        except TemplateError as exc:  # llama-cpp-python compiles the file's chat template while loading
+            raise ModelLoadError(
+                f"{path.name}: its chat template is broken ({exc}). The file is damaged or was converted wrongly; "
+                "re-download it or pick another file."
+            ) from exc
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
                 f"{path.name}: llama.cpp could not load this model ({exc}). The file may be damaged or use an "
@@ -87,12 +94,18 @@ class LlamaBackend(Backend):
         self._bos_id = self.llm.token_bos()
         bos = self._token_text(self._bos_id)
         eos = self._token_text(self.llm.token_eos())
-        self.template = ChatTemplate(
-            self.gguf.chat_template,
-            bos_token=bos,
-            eos_token=eos,
-            origin="tokenizer.chat_template in the model file" if self.gguf.chat_template else "none in the model file",
-        )
+        try:
+            self.template = ChatTemplate(
+                self.gguf.chat_template,
+                bos_token=bos,
+                eos_token=eos,
+                origin="tokenizer.chat_template in the model file" if self.gguf.chat_template else "none in the model file",
+            )
+        except ValueError as exc:
+            self.llm.close()
+            raise ModelLoadError(
+                f"{path.name}: {exc}. The file is damaged or was converted wrongly; re-download it or pick another file."
+            ) from exc
         self._add_bos = bool(self.gguf.metadata.get("tokenizer.ggml.add_bos_token", False))
         self.info = LoadedModelInfo(
             name=name or self.gguf.name,

@@ -23,7 +23,7 @@ _QUANT_IN_NAME = re.compile(
 
 
 # Bumped when the summary gains fields; older summaries are re-read from the header on the next scan.
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3
 
 
 class ModelFolderError(ValueError):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.core.library.registry import get_model
 from app.core.startup import Core
 from app.ui.engine_thread import EngineController
+from app.ui.library.download_manager import DownloadManager
+from app.ui.library.downloads_panel import DownloadsPanel
+from app.ui.library.hub_page import HubPage
 from app.ui.library.library_page import LibraryPage
 
 
@@ -21,10 +24,23 @@ class ModelsTab(QWidget):
         self.library = LibraryPage(core.db, core.settings["context_length"], core.settings["gpu_layers"])
         self.pages = QTabWidget()
         self.pages.setObjectName("subTabs")
+        self.hub = HubPage(core.settings["context_length"], core.settings["gpu_layers"])
         self.pages.addTab(self.library, "On this computer")
+        self.pages.addTab(self.hub, "Find on the Hub")
+        self.downloads = DownloadManager(core.db, self)
+        self.downloads_panel = DownloadsPanel(self.downloads)
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(self.pages)
+        splitter.addWidget(self.downloads_panel)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([560, 200])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.pages)
+        layout.addWidget(splitter)
+
+        self.hub.download_requested.connect(self.downloads.start)
+        self.downloads.download_refused.connect(self.hub.message.setText)
+        self.downloads.model_added.connect(self._downloaded)
 
         self.library.load_requested.connect(self.use_model_requested)
         self.library.unload_requested.connect(engine.unload)
@@ -41,6 +57,19 @@ class ModelsTab(QWidget):
         if not getattr(self, "_scanned_once", False):  # look for new files the first time the tab is opened
             self._scanned_once = True
             self.library.rescan()
+
+    @Slot(int)
+    def _downloaded(self, model_id: int) -> None:
+        self.library.refresh()
+        self.library.select(model_id)
+        self.library_changed.emit()
+
+    def resume_downloads(self) -> None:
+        self.downloads.resume_after_restart()
+        self.downloads_panel.refresh()
+
+    def shutdown(self) -> None:
+        self.downloads.shutdown()
 
     @Slot(int)
     def _benchmark(self, model_id: int) -> None:

@@ -1,4 +1,8 @@
-import psutil
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from app.core.engine.backend import ChatMessage, ModelLoadError
@@ -89,14 +93,27 @@ def test_broken_file_gives_a_clear_error_not_a_crash(tmp_path, content):
 
 
 def test_unload_frees_the_memory(starter_path):
-    proc = psutil.Process()
-    before = proc.memory_info().rss
-    backend = LlamaBackend(starter_path, n_ctx=4096, n_threads=1)
-    _run(backend)
-    loaded = proc.memory_info().rss
-    backend.close()
-    after = proc.memory_info().rss
+    """In a fresh process: other tests' allocations (torch, the shared model) would blur the numbers here."""
+    script = textwrap.dedent(
+        f"""
+        import json, psutil
+        from app.core.engine.backend import ChatMessage
+        from app.core.engine.llama_backend import LlamaBackend
+        from app.core.engine.params import GenerationParams
+        proc = psutil.Process()
+        before = proc.memory_info().rss
+        backend = LlamaBackend({str(starter_path)!r}, n_ctx=4096, n_threads=1)
+        for _ in backend.stream([ChatMessage("user", "Hi")], GenerationParams(max_tokens=8), lambda: False):
+            pass
+        loaded = proc.memory_info().rss
+        backend.close()
+        print(json.dumps([before, loaded, proc.memory_info().rss, backend.llm is None]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, loaded, after, freed = json.loads(out.stdout.strip().splitlines()[-1])
     grown = loaded - before
     assert grown > 50 * 2**20, "loading should cost memory (weights + KV cache)"
     assert after - before < grown * 0.5, f"unload kept {(after - before) / 2**20:.0f} of {grown / 2**20:.0f} MB"
-    assert backend.llm is None
+    assert freed

@@ -25,7 +25,7 @@ from app.core.library.downloads import DownloadControl, create_download, resume_
 from app.core.library.hub import HubError
 from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus, Model
-from tests.core.library.test_hub import closed_port, go_online
+from tests.helpers.hub import closed_port, go_online
 
 MiB = 1024 * 1024
 REPO = "hearth-test/Tiny-GGUF"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -11,19 +10,7 @@ from huggingface_hub import constants
 from app.bench.local_hub import LocalHub
 from app.core.library import hub
 from app.core.library.hub import HubError
-
-
-def go_online(monkeypatch, endpoint: str) -> None:
-    """conftest keeps every test offline; these talk to the local hub only."""
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers.hub import closed_port, go_online
 
 
 @pytest.fixture

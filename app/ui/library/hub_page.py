@@ -1,0 +1,243 @@
+"""'Find on the Hub': search, a repo's files with size, quantisation and a fit badge each, and Download.
+
+Every hub call runs off the UI thread; offline, not found, gated and unauthorised come back as one clear line.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.library import hub
+from app.core.library.download_stats import format_bytes
+from app.core.library.fit import FitEstimate, Verdict, estimate
+from app.core.library.hub_fit import remote_shape
+from app.ui.background import run_in_background
+from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
+
+
+class _Table(QAbstractTableModel):
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list = []
+
+    def set_rows(self, rows: list) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        return self.columns[section] if orientation == Qt.Horizontal and role == Qt.DisplayRole else None
+
+
+class SearchResultsModel(_Table):
+    columns = ("Model", "Downloads", "Likes", "Files")
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or role not in (Qt.DisplayRole, Qt.ToolTipRole):
+            return None
+        m: hub.ModelSummary = self.rows[index.row()]
+        if role == Qt.ToolTipRole:
+            return f"{m.id}\n{', '.join(m.tags[:12])}" + ("\nGated: you must accept its licence on the hub" if m.gated else "")
+        return (
+            m.id + ("  🔒" if m.gated else ""),
+            f"{m.downloads:,}",
+            f"{m.likes:,}",
+            "GGUF" if m.has_gguf else "safetensors",
+        )[index.column()]
+
+
+class RepoFilesModel(_Table):
+    columns = ("File", "Size", "Quant", "Fit")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.fits: dict[str, FitEstimate] = {}
+
+    def set_listing(self, files: list[hub.HubFile], fits: dict[str, FitEstimate]) -> None:
+        self.fits = fits
+        self.set_rows(files)
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        f: hub.HubFile = self.rows[index.row()]
+        column = self.columns[index.column()]
+        fit = self.fits.get(f.filename)
+        if role == VERDICT_ROLE and column == "Fit":
+            return fit.verdict if fit else None
+        if role == Qt.ToolTipRole:
+            return fit.explain() if fit and column == "Fit" else f.filename + (f"\nsha256 {f.sha256}" if f.sha256 else "")
+        if role != Qt.DisplayRole:
+            return None
+        if column == "File":
+            return f.filename
+        if column == "Size":
+            return format_bytes(f.size)
+        if column == "Quant":
+            return f.quant or "—"
+        return fit.verdict if fit else ""
+
+
+def _table(model) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    view.verticalHeader().hide()
+    view.setShowGrid(False)
+    view.setAlternatingRowColors(True)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.Stretch)
+    return view
+
+
+class HubPage(QWidget):
+    download_requested = Signal(str, str, str)  # repo, file, pinned revision
+
+    def __init__(self, n_ctx: int, gpu_layers: int = 0, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.n_ctx, self.gpu_layers = n_ctx, gpu_layers
+        self.listing: hub.RepoListing | None = None
+        self.query = QLineEdit(placeholderText="Search the Hugging Face Hub, e.g. “qwen 7b instruct gguf”")
+        self.query.setObjectName("searchField")
+        self.gguf_only = QCheckBox("GGUF only")
+        self.gguf_only.setChecked(True)
+        self.search_button = QPushButton("Search")
+        self.search_button.setObjectName("primaryButton")
+        top = QHBoxLayout()
+        top.addWidget(self.query, 1)
+        top.addWidget(self.gguf_only)
+        top.addWidget(self.search_button)
+        self.message = QLabel("Searching needs the internet; everything else in Hearth works offline.")
+        self.message.setObjectName("hint")
+        self.message.setWordWrap(True)
+
+        self.results = SearchResultsModel(self)
+        self.results_view = _table(self.results)
+        self.files = RepoFilesModel(self)
+        self.files_view = _table(self.files)
+        self.files_view.setItemDelegateForColumn(RepoFilesModel.columns.index("Fit"), FitBadgeDelegate(self.files_view))
+        self.repo_title = QLabel("Pick a model to see its files")
+        self.repo_title.setObjectName("detailsTitle")
+        self.download_button = QPushButton("Download")
+        self.download_button.setObjectName("primaryButton")
+        self.download_button.setEnabled(False)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        right_layout.addWidget(self.repo_title)
+        right_layout.addWidget(self.files_view, 1)
+        right_layout.addWidget(self.download_button, 0, Qt.AlignRight)
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self.results_view)
+        splitter.addWidget(right)
+        splitter.setSizes([560, 680])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(splitter, 1)
+
+        self.search_button.clicked.connect(self.search)
+        self.query.returnPressed.connect(self.search)
+        self.results_view.selectionModel().currentRowChanged.connect(self._repo_selected)
+        self.files_view.selectionModel().currentRowChanged.connect(self._file_selected)
+        self.download_button.clicked.connect(self._download)
+
+    def _busy(self, text: str) -> None:
+        self.message.setText(text)
+
+    def _error(self, exc: BaseException) -> None:
+        self.search_button.setEnabled(True)
+        self.message.setText(exc.message if isinstance(exc, hub.HubError) else f"The hub request failed: {exc}")
+
+    def search(self) -> None:
+        text = self.query.text().strip()
+        if not text:
+            return
+        self.search_button.setEnabled(False)
+        self._busy(f"Searching for “{text}”…")
+        gguf_only = self.gguf_only.isChecked()
+        run_in_background(lambda: hub.search_models(text, limit=40, gguf_only=gguf_only), self._searched, self._error)
+
+    def _searched(self, results: list[hub.ModelSummary]) -> None:
+        self.search_button.setEnabled(True)
+        self.results.set_rows(results)
+        self._busy(f"{len(results)} model(s). Pick one to see its files and whether they fit." if results else "Nothing found.")
+
+    def _repo_selected(self, current: QModelIndex, _previous=None) -> None:
+        if not current.isValid():
+            return
+        repo = self.results.rows[current.row()].id
+        self.open_repo(repo)
+
+    def open_repo(self, repo_id: str) -> None:
+        self.repo_title.setText(repo_id)
+        self.files.set_listing([], {})
+        self.download_button.setEnabled(False)
+        self._busy(f"Reading the files of {repo_id}…")
+        n_ctx, gpu_layers = self.n_ctx, self.gpu_layers
+
+        def work():
+            listing = hub.repo_files(repo_id)
+            shape = remote_shape(listing)  # one small header read, shared by every quantisation of the model
+            fits = {}
+            for f in listing.files:
+                if shape is not None and (f.is_gguf or f.filename.endswith(".safetensors")):
+                    backend = "llama.cpp" if f.is_gguf else "transformers"
+                    weights = f.size if f.is_gguf else sum(x.size for x in listing.files if x.filename.endswith(".safetensors"))
+                    fits[f.filename] = estimate({**shape, "weights_bytes": weights}, n_ctx, backend=backend, gpu_layers=gpu_layers)
+            return listing, fits
+
+        run_in_background(work, self._listed, self._error)
+
+    def _listed(self, result) -> None:
+        listing, fits = result
+        self.listing = listing
+        wanted = [f for f in listing.files if f.is_gguf] or [f for f in listing.files if f.filename.endswith(".safetensors")]
+        self.files.set_listing(wanted, fits)
+        gated = " It is gated: accept its licence on huggingface.co and add a token first." if listing.gated else ""
+        self._busy(f"{listing.repo_id} at commit {listing.revision[:12]}: {len(wanted)} model file(s).{gated}")
+        if not fits:
+            self.message.setText(self.message.text() + " (The fit could not be estimated: the model's shape is unknown.)")
+
+    def _file_selected(self, current: QModelIndex, _previous=None) -> None:
+        self.download_button.setEnabled(current.isValid())
+        if current.isValid():
+            f = self.files.rows[current.row()]
+            fit = self.files.fits.get(f.filename)
+            label = f"Download {format_bytes(f.size)}"
+            if fit and fit.verdict == Verdict.WONT_FIT:
+                label += " (won't fit)"
+            self.download_button.setText(label)
+
+    def _download(self) -> None:
+        index = self.files_view.currentIndex()
+        if self.listing is None or not index.isValid():
+            return
+        f = self.files.rows[index.row()]
+        self.download_requested.emit(self.listing.repo_id, f.filename, self.listing.revision)
+        self._busy(f"Downloading {f.filename}: see the progress below.")
