@@ -43,7 +43,13 @@ def write_tiny_gguf(
     if chat_template:
         writer.add_chat_template(chat_template)
     writer.add_tensor("token_embd.weight", np.zeros((4, n_embd), dtype=np.float32))
-    if sparse_bytes:
+    if sparse_bytes and file_type == gguf.LlamaFileType.MOSTLY_Q4_K_M:
+        # stored as Q4_K blocks (144 bytes per 256 weights), so the parameter count comes out realistic
+        sparse_bytes -= sparse_bytes % 144
+        writer.add_tensor_info(
+            "blk.0.big.weight", (sparse_bytes,), np.dtype(np.uint8), sparse_bytes, raw_dtype=gguf.GGMLQuantizationType.Q4_K
+        )
+    elif sparse_bytes:
         writer.add_tensor_info("blk.0.big.weight", (sparse_bytes // 4,), np.dtype(np.float32), sparse_bytes)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

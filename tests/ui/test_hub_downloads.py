@@ -1,7 +1,10 @@
 """The Models tab against a hub on 127.0.0.1: search, files with fit badges, download with progress, pause and
 resume, and the finished model showing up in the library; offline says so at once."""
 
+import json
+import struct
 import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -90,3 +93,32 @@ def test_download_of_a_gated_repo_is_refused_with_a_reason(qtbot, served, models
         models_tab.downloads.start(REPO, "SmolLM2-135M-Instruct.Q4_1.gguf")
     assert "gated" in refused.args[0].lower() or "licence" in refused.args[0].lower() or "access" in refused.args[0].lower()
     assert models_tab.downloads_panel.model.rowCount() == 0
+
+
+def _tiny_hf_files() -> dict[str, bytes]:
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 2048, "vocab_size": 100}
+    header = json.dumps({"embed.weight": {"dtype": "BF16", "shape": [100, 64], "data_offsets": [0, 12800]}}).encode()
+    return {
+        "config.json": json.dumps(config).encode(),
+        "tokenizer_config.json": json.dumps({"chat_template": "{{ messages }}"}).encode(),
+        "model.safetensors": struct.pack("<Q", len(header)) + header + bytes(12800),
+        "pytorch_model.bin": b"never fetched",
+    }
+
+
+def test_a_safetensors_repo_downloads_as_a_model_folder(qtbot, monkeypatch, models_tab):
+    with LocalHub({"hearth-test/Tiny-HF": _tiny_hf_files()}) as hub:
+        go_online(monkeypatch, hub.endpoint)
+        page = models_tab.hub
+        page.open_repo("hearth-test/Tiny-HF")
+        qtbot.waitUntil(lambda: page.files.rowCount() == 1, timeout=15000)
+        assert page.files.index(0, RepoFilesModel.columns.index("Fit")).data() == "fits"
+        page.files_view.selectRow(0)
+        assert "model folder" in page.download_button.text()
+        with qtbot.waitSignal(models_tab.library_changed, timeout=30000):
+            page.download_button.click()
+    library = models_tab.library
+    row = library.model.row_at(library.model.row_of(library.selected_id()))
+    assert row.ref.format == "hf" and row.ref.repo_id == "hearth-test/Tiny-HF"
+    assert not (Path(row.ref.path) / "pytorch_model.bin").exists()

@@ -69,6 +69,19 @@ class DownloadManager(QObject):
 
         run_in_background(plan, planned, self._refused)
 
+    def start_folder(self, repo_id: str, revision: str | None = None) -> None:
+        """A Hugging Face (safetensors) model: its config, tokenizer and weight files, registered once all arrive."""
+
+        def plan() -> list[int]:
+            return downloads.create_folder_download(self.db, repo_id, revision)
+
+        def planned(ids: list[int]) -> None:
+            for download_id in ids:
+                self.download_added.emit(download_id)
+                self.resume(download_id)
+
+        run_in_background(plan, planned, self._refused)
+
     def _refused(self, exc: BaseException) -> None:
         self.download_refused.emit(exc.message if isinstance(exc, HubError) else str(exc))
 

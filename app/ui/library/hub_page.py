@@ -116,6 +116,7 @@ def _table(model) -> QTableView:
 
 class HubPage(QWidget):
     download_requested = Signal(str, str, str)  # repo, file, pinned revision
+    folder_download_requested = Signal(str, str)  # repo, pinned revision: a safetensors model, all its files
 
     def __init__(self, n_ctx: int, gpu_layers: int = 0, parent: QWidget | None = None):
         super().__init__(parent)
@@ -224,9 +225,15 @@ class HubPage(QWidget):
         if not fits:
             self.message.setText(self.message.text() + " (The fit could not be estimated: the model's shape is unknown.)")
 
+    def _is_folder_model(self) -> bool:
+        return self.listing is not None and not self.listing.gguf_files
+
     def _file_selected(self, current: QModelIndex, _previous=None) -> None:
         self.download_button.setEnabled(current.isValid())
-        if current.isValid():
+        if current.isValid() and self._is_folder_model():
+            total = sum(f.size for f in self.files.rows)
+            self.download_button.setText(f"Download the model folder ({format_bytes(total)}, for transformers)")
+        elif current.isValid():
             f = self.files.rows[current.row()]
             fit = self.files.fits.get(f.filename)
             label = f"Download {format_bytes(f.size)}"
@@ -237,6 +244,10 @@ class HubPage(QWidget):
     def _download(self) -> None:
         index = self.files_view.currentIndex()
         if self.listing is None or not index.isValid():
+            return
+        if self._is_folder_model():
+            self.folder_download_requested.emit(self.listing.repo_id, self.listing.revision)
+            self._busy(f"Downloading {self.listing.repo_id}: see the progress below.")
             return
         f = self.files.rows[index.row()]
         self.download_requested.emit(self.listing.repo_id, f.filename, self.listing.revision)

@@ -39,6 +39,7 @@ class ModelsTab(QWidget):
         layout.addWidget(splitter)
 
         self.hub.download_requested.connect(self.downloads.start)
+        self.hub.folder_download_requested.connect(self.downloads.start_folder)
         self.downloads.download_refused.connect(self.hub.message.setText)
         self.downloads.model_added.connect(self._downloaded)
 
