@@ -119,6 +119,20 @@ def _show_hub_with_download(window, hub_folder: Path):
     return hub
 
 
+def _select_sample(window, home: str) -> None:
+    """Show a sample model's details, with its path as a user would see it (not this run's temporary folder)."""
+    from sqlalchemy import select
+
+    from app.core.storage.models import Model
+
+    library = window.models_tab.library
+    with window.core.db.session() as session:
+        model_id = session.scalar(select(Model.id).where(Model.name.like("Qwen2.5-7B%")))
+    library.select(model_id)
+    label = library.details.fact_labels["Path"]
+    label.setText(label.text().replace(home, "~/.local/share/Hearth"))
+
+
 def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800)) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = tempfile.mkdtemp(prefix="hearth-shot-")
@@ -148,6 +162,10 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         QCoreApplication.processEvents()
     window.chat.view.scroll_to_bottom()
     QCoreApplication.processEvents()
+    if tab == "models":
+        _wait(lambda: window.models_tab.library.rescan_button.isEnabled())  # the first-show scan has finished
+        _select_sample(window, home)
+        QCoreApplication.processEvents()
     ok = window.grab().save(str(Path(out)))
     window.models_tab.shutdown()
     if hub is not None:
