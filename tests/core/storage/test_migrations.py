@@ -40,3 +40,20 @@ def test_wal_and_foreign_keys_are_on(tmp_path):
     assert db.journal_mode() == "wal"
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_upgrading_a_0001_database_keeps_its_rows(tmp_path):
+    from alembic import command
+
+    db = Database(tmp_path / "old.sqlite3")
+    command.upgrade(migrate.alembic_config(db.engine), "0001_initial")
+    with db.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO model (name, path, format, source, size_bytes, info, measured_memory, is_default, added_at) "
+            "VALUES ('old', '/m.gguf', 'gguf', 'local', 1, '{}', '{}', 1, '2026-01-01')"
+        ))
+    assert migrate.upgrade_to_head(db.engine) is True
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT name, benchmark, hub_file FROM model")).one()
+        assert tuple(row) == ("old", "{}", None)
+        assert conn.execute(text("SELECT count(*) FROM download")).scalar() == 0
