@@ -37,3 +37,19 @@ class Failed:
 
 
 StreamEvent = TextDelta | ContextTrimmed | Finished | Failed
+
+
+def finished(reason: str, prompt_tokens: int, completion: int, started: float, first_at: float | None,
+             ended: float, pieces: list[str]) -> Finished:
+    """The Finished event both backends end with: decode rate counts from the first token, as users perceive it."""
+    first_at = first_at or ended
+    decode_s = ended - first_at
+    return Finished(
+        finish_reason=reason,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion,
+        ttft_s=first_at - started,
+        tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else 0.0,
+        elapsed_s=ended - started,
+        text="".join(pieces),
+    )

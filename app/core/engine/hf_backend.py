@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.core.engine.backend import Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
 from app.core.engine.chat_template import family_name
-from app.core.engine.events import Failed, Finished, StreamEvent, TextDelta
+from app.core.engine.events import Failed, StreamEvent, TextDelta, finished
 from app.core.engine.gguf_check import GGUFError, inspect_gguf
 from app.core.engine.llama_backend import StopStringFilter
 from app.core.engine.params import GenerationParams
@@ -318,18 +318,7 @@ class TransformersBackend(Backend):
             if tail:
                 pieces.append(tail)
                 yield TextDelta(tail)
-        ended = time.perf_counter()
-        first_at = first_at or ended
-        decode_s = ended - first_at
-        yield Finished(
-            finish_reason=reason,
-            prompt_tokens=len(tokens),
-            completion_tokens=completion,
-            ttft_s=first_at - started,
-            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else 0.0,
-            elapsed_s=ended - started,
-            text="".join(pieces),
-        )
+        yield finished(reason, len(tokens), completion, started, first_at, time.perf_counter(), pieces)
 
     def close(self) -> None:
         if getattr(self, "model", None) is None:

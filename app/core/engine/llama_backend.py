@@ -13,7 +13,7 @@ from jinja2 import TemplateError
 
 from app.core.engine.backend import Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
 from app.core.engine.chat_template import ChatTemplate
-from app.core.engine.events import Failed, Finished, StreamEvent, TextDelta
+from app.core.engine.events import Failed, StreamEvent, TextDelta, finished
 from app.core.engine.gguf_check import GGUFError, GGUFInfo, inspect_gguf
 from app.core.engine.params import GenerationParams
 
@@ -187,18 +187,7 @@ class LlamaBackend(Backend):
             if tail:
                 pieces.append(tail)
                 yield TextDelta(tail)
-        ended = time.perf_counter()
-        first_at = first_at or ended
-        decode_s = ended - first_at
-        yield Finished(
-            finish_reason=reason,
-            prompt_tokens=len(tokens),
-            completion_tokens=completion,
-            ttft_s=first_at - started,
-            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else 0.0,
-            elapsed_s=ended - started,
-            text="".join(pieces),
-        )
+        yield finished(reason, len(tokens), completion, started, first_at, time.perf_counter(), pieces)
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
