@@ -9,7 +9,7 @@ from pathlib import Path
 from app.core.engine.gguf_check import GGUFError
 from app.core.engine.host import resolve_backend
 from app.core.library import registry, scan
-from app.core.library.fit import estimate
+from app.core.library.fit import MemoryBudget, estimate
 from app.core.library.metadata import ModelFolderError, parameter_label
 from app.core.startup import open_core
 
@@ -58,10 +58,10 @@ def _list(core, args) -> int:
         models = registry.list_models(session)
     for problem in report.problems if report else []:
         print(f"hearth: skipped {problem}", file=sys.stderr)
-    rows = []
+    rows, budget = [], MemoryBudget.now()
     for m in models:
         backend = resolve_backend(m.format)
-        fit = estimate(m.info, n_ctx, backend=backend, gpu_layers=core.settings["gpu_layers"])
+        fit = estimate(m.info, n_ctx, backend=backend, gpu_layers=core.settings["gpu_layers"], budget=budget)
         rows.append({
             "id": m.id, "name": m.name, "format": m.format, "backend": backend, "size_bytes": m.size_bytes,
             "parameters": parameter_label(m.info), "quant": m.info.get("quant"),

@@ -27,9 +27,8 @@ def _choose_file(listing: hub.RepoListing) -> str | int:
     if len(ggufs) == 1:
         return ggufs[0].filename
     if not ggufs:
-        return _err(
-            f"{listing.repo_id} has no GGUF file. Name the file to download, or pick a GGUF conversion of this model."
-        , 2)
+        message = f"{listing.repo_id} has no GGUF file. Name the file to download, or pick a GGUF conversion of this model."
+        return _err(message, 2)
     lines = "\n".join(f"  {f.filename}  ({format_bytes(f.size)}, {f.quant or '?'})" for f in ggufs)
     return _err(f"{listing.repo_id} has {len(ggufs)} GGUF files; name one:\n{lines}", 2)
 

@@ -24,3 +24,13 @@ def test_the_window_modules_do_not_import_torch_or_transformers():
     code = "import sys, app.ui.app, app.cli; print(sorted(m for m in ('torch','transformers','peft','bitsandbytes') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_window_does_not_import_the_hub_client_at_start():
+    """huggingface_hub and its HTTP stack cost ~0.13 s to import; the window loads them when the hub is first used."""
+    code = (
+        "import sys, app.ui.app\n"
+        "print(sorted(m for m in ('huggingface_hub', 'httpx2', 'app.core.library.downloads') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -83,18 +83,17 @@ def _wait(condition, timeout_s: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def _show_hub_with_download(window, hub_folder: Path):
+def _show_hub_with_download(window):
     """A local hub with sample repos; search it, open one, and start a (throttled) download to show progress."""
+    from app import paths
     from app.bench.local_hub import LocalHub
 
-    files = {}
-    for name, *_rest in SAMPLE_MODELS[:2]:
-        files[name] = (Path(os.environ["HEARTH_HOME"]) / "models" / name)
+    llama, qwen = (paths.models_dir() / SAMPLE_MODELS[i][0] for i in (0, 1))
     repos = {
-        "bartowski/Llama-3.2-3B-Instruct-GGUF": {f"Llama-3.2-3B-Instruct-{q}.gguf": files[SAMPLE_MODELS[0][0]]
-                                                 for q in ("Q4_K_M", "Q8_0", "IQ3_M")},
-        "Qwen/Qwen2.5-7B-Instruct-GGUF": {f"qwen2.5-7b-instruct-{q}.gguf": files[SAMPLE_MODELS[1][0]]
-                                          for q in ("q4_k_m", "q5_k_m", "q8_0")},
+        "bartowski/Llama-3.2-3B-Instruct-GGUF": {
+            f"Llama-3.2-3B-Instruct-{q}.gguf": llama for q in ("Q4_K_M", "Q8_0", "IQ3_M")
+        },
+        "Qwen/Qwen2.5-7B-Instruct-GGUF": {f"qwen2.5-7b-instruct-{q}.gguf": qwen for q in ("q4_k_m", "q5_k_m", "q8_0")},
     }
     hub = LocalHub(repos, throttle_bps=60_000_000).start()
     os.environ.update(HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE="0")
@@ -153,7 +152,7 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     window.resize(*size)
     window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index("models" if tab == "hub" else tab))
     window.show()
-    hub = _show_hub_with_download(window, Path(home)) if tab == "hub" else None
+    hub = _show_hub_with_download(window) if tab == "hub" else None
     window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
     window.context_label.setText("context 401 / 4096 (10%)")
     window.state_label.setText("Ready")

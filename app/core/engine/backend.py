@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from app.core.engine.events import StreamEvent
+from app.core.engine.events import Failed, StreamEvent
 from app.core.engine.params import GenerationParams
 
 
@@ -41,8 +41,21 @@ class Backend(ABC):
     info: LoadedModelInfo
 
     @abstractmethod
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The token ids of these messages once the chat template is applied. Raises ValueError if it fails."""
+
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        """Prompt tokens for these messages once the chat template is applied."""
+        return len(self.prompt_tokens(messages))
+
+    def checked_prompt(self, messages: Sequence[ChatMessage]) -> list[int] | Failed:
+        """The prompt's tokens, or the Failed event to yield when it cannot be built or does not fit."""
+        try:
+            tokens = self.prompt_tokens(messages)
+        except ValueError as exc:
+            return Failed(str(exc))
+        if len(tokens) >= self.info.n_ctx:
+            return Failed(f"The prompt needs {len(tokens)} tokens but the context holds {self.info.n_ctx}.")
+        return tokens
 
     @abstractmethod
     def stream(

@@ -224,9 +224,6 @@ class TransformersBackend(Backend):
         # The template writes any BOS itself, as transformers' own apply_chat_template(tokenize=True) assumes.
         return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
 
-    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.prompt_tokens(messages))
-
     def _processors(self, params: GenerationParams):
         """llama.cpp's sampling order: penalty, top-k, top-p, min-p, then temperature."""
         from transformers.generation import logits_process as lp
@@ -264,15 +261,11 @@ class TransformersBackend(Backend):
         self, messages: Sequence[ChatMessage], params: GenerationParams, should_stop: StopCheck
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
-        try:
-            tokens = self.prompt_tokens(messages)
-        except ValueError as exc:
-            yield Failed(str(exc))
+        tokens = self.checked_prompt(messages)
+        if isinstance(tokens, Failed):
+            yield tokens
             return
         n_ctx = self.info.n_ctx
-        if len(tokens) >= n_ctx:
-            yield Failed(f"The prompt needs {len(tokens)} tokens but the context holds {n_ctx}.")
-            return
         generator = self.torch.Generator(device=self.device)
         generator.manual_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
         processors = self._processors(params)

@@ -127,22 +127,15 @@ class LlamaBackend(Backend):
         add_bos = self._add_bos and not self.template.starts_with_bos(prompt)
         return self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
-    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.prompt_tokens(messages))
-
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, should_stop: StopCheck
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
-        try:
-            tokens = self.prompt_tokens(messages)
-        except ValueError as exc:
-            yield Failed(str(exc))
+        tokens = self.checked_prompt(messages)
+        if isinstance(tokens, Failed):
+            yield tokens
             return
         n_ctx = self.info.n_ctx
-        if len(tokens) >= n_ctx:
-            yield Failed(f"The prompt needs {len(tokens)} tokens but the context holds {n_ctx}.")
-            return
         self.llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
         generator = self.llm.generate(
             tokens,

@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from app.core.hardware.gpu import gpu_memory
+
 MiB = 1024 * 1024
 LLAMA_UBATCH = 512  # llama.cpp's default micro-batch
 LLAMA_FIXED_OVERHEAD = 40 * MiB  # context, vocabulary tables, allocator slack
@@ -37,13 +39,7 @@ class MemoryBudget:
     @classmethod
     def now(cls) -> MemoryBudget:
         vm = psutil.virtual_memory()
-        vram_free = vram_total = 0
-        try:  # optional: only where an NVIDIA driver is present
-            from app.core.hardware.gpu import gpu_memory
-
-            vram_free, vram_total = gpu_memory()
-        except Exception:  # noqa: BLE001 - no GPU is the common case, not an error
-            pass
+        vram_free, vram_total = gpu_memory()  # (0, 0) without an NVIDIA GPU
         return cls(vm.available, vm.total, vram_free, vram_total)
 
 

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from app import paths
 from app.core.engine.gguf_check import GGUFError
-from app.core.library.metadata import SUMMARY_VERSION, ModelFolderError, is_hf_folder, is_split_shard, summarise
+from app.core.library.metadata import (
+    SUMMARY_VERSION,
+    ModelFolderError,
+    folder_size,
+    is_hf_folder,
+    is_split_shard,
+    summarise,
+)
 from app.core.library.registry import ModelRef, register_model
 from app.core.storage.models import LibraryFolder, Model
 
@@ -136,7 +143,7 @@ def _copy_into_library(source: Path) -> Path:
     dest = paths.models_dir() / source.name
     if dest.exists():
         raise FileExistsError(f"{dest.name} is already in the models folder. Rename the file or import it in place.")
-    size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file()) if source.is_dir() else source.stat().st_size
+    size = folder_size(source) if source.is_dir() else source.stat().st_size
     free = shutil.disk_usage(paths.models_dir()).free
     if size > free:
         raise OSError(

@@ -3,25 +3,33 @@
 The core does the work (`create_download`, `run_download`); this class owns the threads and pause / cancel
 flags. Progress arrives from worker threads through a relay whose signals are queued to this main-thread object.
 Downloads running when the app closes (left `queued`) or when it was killed (left `downloading`) are resumed on
-the next start; a download the user paused stays paused.
+the next start; a download the user paused stays paused. The download core (and huggingface_hub under it) is
+imported on first use, so the window does not wait for it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from sqlalchemy import select
 
-from app.core.library import downloads
-from app.core.library.downloads import DownloadControl, DownloadInfo, DownloadProgress
-from app.core.library.hub import HubError
 from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus
 from app.ui.background import run_in_background
 
+if TYPE_CHECKING:
+    from app.core.library.downloads import DownloadControl, DownloadInfo, DownloadProgress
+
 log = logging.getLogger(__name__)
+
+
+def _core():
+    from app.core.library import downloads
+
+    return downloads
 
 
 class _Relay(QObject):
@@ -54,14 +62,14 @@ class DownloadManager(QObject):
 
     def list(self) -> list[DownloadInfo]:
         with self.db.session() as session:
-            return downloads.list_downloads(session)
+            return _core().list_downloads(session)
 
     # --- actions ---------------------------------------------------------------------------------------------
     def start(self, repo_id: str, filename: str, revision: str | None = None) -> None:
         """Plan the download off the UI thread (it asks the hub for size, hash and commit), then run it."""
 
         def plan() -> int:
-            return downloads.create_download(self.db, repo_id, filename, revision)
+            return _core().create_download(self.db, repo_id, filename, revision)
 
         def planned(download_id: int) -> None:
             self.download_added.emit(download_id)
@@ -73,7 +81,7 @@ class DownloadManager(QObject):
         """A Hugging Face (safetensors) model: its config, tokenizer and weight files, registered once all arrive."""
 
         def plan() -> list[int]:
-            return downloads.create_folder_download(self.db, repo_id, revision)
+            return _core().create_folder_download(self.db, repo_id, revision)
 
         def planned(ids: list[int]) -> None:
             for download_id in ids:
@@ -83,22 +91,24 @@ class DownloadManager(QObject):
         run_in_background(plan, planned, self._refused)
 
     def _refused(self, exc: BaseException) -> None:
+        from app.core.library.hub import HubError
+
         self.download_refused.emit(exc.message if isinstance(exc, HubError) else str(exc))
 
     def resume(self, download_id: int) -> None:
         if self.is_running(download_id):
             return
-        control = DownloadControl()
+        control = _core().DownloadControl()
         self._controls[download_id] = control
         relay = self._relay
 
         def work() -> None:
             try:
-                info = downloads.run_download(self.db, download_id, control, relay.progressed.emit)
+                info = _core().run_download(self.db, download_id, control, relay.progressed.emit)
             except Exception as exc:  # noqa: BLE001 - e.g. already running in another window
                 log.warning("download %s: %s", download_id, exc)
                 with self.db.session() as session:
-                    info = downloads.get_download(session, download_id)
+                    info = _core().get_download(session, download_id)
                 relay.ended.emit(info)
                 return
             relay.ended.emit(info)
@@ -124,7 +134,7 @@ class DownloadManager(QObject):
         if self.is_running(download_id):
             return
         try:
-            downloads.delete_download(self.db, download_id)
+            _core().delete_download(self.db, download_id)
         except RuntimeError as exc:
             self.download_refused.emit(str(exc))
             return
@@ -149,7 +159,7 @@ class DownloadManager(QObject):
         """Resume what was running when the app last closed or was killed; returns those ids."""
         with self.db.session() as session:
             ids = list(session.scalars(select(Download.id).where(Download.status.in_(DownloadStatus.ACTIVE))))
-        downloads.resume_interrupted(self.db)  # a dead process's downloads become paused; ours resume below
+        _core().resume_interrupted(self.db)  # a dead process's downloads become paused; ours resume below
         for download_id in ids:
             self.resume(download_id)
         return ids

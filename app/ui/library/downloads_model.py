@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
 from app.core.library.download_stats import format_bytes
-from app.core.library.downloads import DownloadInfo, DownloadProgress
 from app.core.storage.models import DownloadStatus
+
+if TYPE_CHECKING:
+    from app.core.library.downloads import DownloadInfo, DownloadProgress
 
 COLUMNS = ("File", "Repository", "Progress", "Speed", "Time left", "Status")
 PROGRESS_ROLE = Qt.UserRole + 50  # 0..1000 for the progress-bar delegate

@@ -83,7 +83,9 @@ class DownloadsPanel(QWidget):
         manager.download_added.connect(self._changed)
         manager.download_finished.connect(self._changed)
         manager.download_progress.connect(self._progress)
-        self.refresh()
+        self.title.setText("DOWNLOADS")
+        self._update_buttons()
+        # The list is filled by the first refresh() after the window is shown (see ModelsTab.resume_downloads).
 
     def refresh(self) -> None:
         selected = self.selected()

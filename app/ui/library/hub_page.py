@@ -1,9 +1,12 @@
 """'Find on the Hub': search, a repo's files with size, quantisation and a fit badge each, and Download.
 
 Every hub call runs off the UI thread; offline, not found, gated and unauthorised come back as one clear line.
+The hub client (and huggingface_hub under it) is imported on first use, so the window does not wait for it.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,12 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.library import hub
 from app.core.library.download_stats import format_bytes
-from app.core.library.fit import FitEstimate, Verdict, estimate
-from app.core.library.hub_fit import remote_shape
+from app.core.library.fit import FitEstimate, MemoryBudget, Verdict, estimate
 from app.ui.background import run_in_background
 from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
+
+if TYPE_CHECKING:
+    from app.core.library import hub
 
 
 class _Table(QAbstractTableModel):
@@ -173,7 +177,9 @@ class HubPage(QWidget):
 
     def _error(self, exc: BaseException) -> None:
         self.search_button.setEnabled(True)
-        self.message.setText(exc.message if isinstance(exc, hub.HubError) else f"The hub request failed: {exc}")
+        from app.core.library.hub import HubError
+
+        self.message.setText(exc.message if isinstance(exc, HubError) else f"The hub request failed: {exc}")
 
     def search(self) -> None:
         text = self.query.text().strip()
@@ -182,7 +188,13 @@ class HubPage(QWidget):
         self.search_button.setEnabled(False)
         self._busy(f"Searching for “{text}”…")
         gguf_only = self.gguf_only.isChecked()
-        run_in_background(lambda: hub.search_models(text, limit=40, gguf_only=gguf_only), self._searched, self._error)
+
+        def work():
+            from app.core.library.hub import search_models
+
+            return search_models(text, limit=40, gguf_only=gguf_only)
+
+        run_in_background(work, self._searched, self._error)
 
     def _searched(self, results: list[hub.ModelSummary]) -> None:
         self.search_button.setEnabled(True)
@@ -203,14 +215,20 @@ class HubPage(QWidget):
         n_ctx, gpu_layers = self.n_ctx, self.gpu_layers
 
         def work():
-            listing = hub.repo_files(repo_id)
+            from app.core.library.hub import repo_files
+            from app.core.library.hub_fit import remote_shape
+
+            listing = repo_files(repo_id)
             shape = remote_shape(listing)  # one small header read, shared by every quantisation of the model
+            budget = MemoryBudget.now()
             fits = {}
             for f in listing.files:
                 if shape is not None and (f.is_gguf or f.filename.endswith(".safetensors")):
                     backend = "llama.cpp" if f.is_gguf else "transformers"
                     weights = f.size if f.is_gguf else sum(x.size for x in listing.files if x.filename.endswith(".safetensors"))
-                    fits[f.filename] = estimate({**shape, "weights_bytes": weights}, n_ctx, backend=backend, gpu_layers=gpu_layers)
+                    fits[f.filename] = estimate(
+                        {**shape, "weights_bytes": weights}, n_ctx, backend=backend, gpu_layers=gpu_layers, budget=budget
+                    )
             return listing, fits
 
         run_in_background(work, self._listed, self._error)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 
 from app.core.engine.host import resolve_backend
 from app.core.library import registry
-from app.core.library.fit import FitEstimate, MiB, estimate
+from app.core.library.fit import FitEstimate, MemoryBudget, MiB, estimate
 from app.core.library.metadata import parameter_label
 from app.core.library.registry import ModelRef
 from app.core.storage.db import Database
@@ -46,13 +46,14 @@ class LibraryTableModel(QAbstractTableModel):
     def refresh(self) -> None:
         with self.db.session() as session:
             refs = registry.list_models(session)
+        budget = MemoryBudget.now()  # one reading for the whole list
         self.beginResetModel()
-        self._rows = [self._row(ref) for ref in refs]
+        self._rows = [self._row(ref, budget) for ref in refs]
         self.endResetModel()
 
-    def _row(self, ref: ModelRef) -> LibraryRow:
+    def _row(self, ref: ModelRef, budget: MemoryBudget) -> LibraryRow:
         backend = backend_for(ref)
-        fit = estimate(ref.info, self.n_ctx, backend=backend, gpu_layers=self.gpu_layers)
+        fit = estimate(ref.info, self.n_ctx, backend=backend, gpu_layers=self.gpu_layers, budget=budget)
         return LibraryRow(ref, fit, registry.measured_peak(ref, self.n_ctx, backend))
 
     def set_context(self, n_ctx: int) -> None:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.engine.gguf_check import GGUFError
 from app.core.library import registry, scan
 from app.core.library.fit import Verdict
-from app.core.library.metadata import ModelFolderError
+from app.core.library.metadata import ModelFolderError, is_hf_folder
 from app.core.storage.db import Database
 from app.ui.background import run_in_background
 from app.ui.library.details_panel import ModelDetailsPanel
@@ -256,7 +256,7 @@ class LibraryPage(QWidget):
             for path in paths:
                 try:
                     with self.db.session() as session:
-                        if path.is_dir() and not scan.is_hf_folder(path):
+                        if path.is_dir() and not is_hf_folder(path):
                             scan.add_folder(session, path)
                             added.extend(scan.scan(session).added)
                         else:
