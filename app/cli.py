@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     from app.cli_models import add_parser as add_models_parser
 
     add_models_parser(sub)
+    from app.cli_monitor import add_parser as add_monitor_parser
+
+    add_monitor_parser(sub)
 
     bench_download = bench_sub.add_parser(
         "download", help="download throughput through Hearth vs a plain hf_hub_download, from a local hub"
@@ -91,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_models import run as run_models
 
         return run_models(args)
+    if args.command == "monitor":
+        from app.cli_monitor import run as run_monitor
+
+        return run_monitor(args)
     if args.command == "window-probe":
         from app.ui.app import run_window
 

@@ -27,6 +27,7 @@ APP_OPTIONS: tuple[Option, ...] = (
     Option("n_threads", "CPU threads", int, default_threads(), "Threads llama.cpp uses to generate. Leave one core free for the app.", 1, 256, 1),
     Option("context_length", "Context length", int, 4096, "Tokens the model can see at once (capped at what the model was trained for). More uses more memory.", 512, 131072, 512),
     Option("gpu_layers", "GPU layers", int, 0, "Layers to offload to the GPU when there is one (-1 = all).", -1, 1000, 1),
+    Option("low_memory_warning_mb", "Low-memory warning (MB)", int, 512, "Warn when free memory falls below this, whatever model is loaded (0 turns it off).", 0, 1048576, 256),
     Option("default_system_prompt", "Default system prompt", str, "", "Used for new conversations. Empty means the model's own default."),
 )
 

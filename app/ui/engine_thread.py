@@ -35,6 +35,8 @@ class EngineWorker(QObject):
     model_failed = Signal(str)
     reply_started = Signal(int)
     token_batch_ready = Signal(int, str)
+    generation_progress = Signal(int, int, float)  # message id, tokens so far, live decode rate (tokens/s)
+    load_started = Signal(object, str)  # ModelRef, backend choice: the monitor checks free memory against it
     context_trimmed = Signal(int, object)  # message id, ContextTrimmed
     reply_finished = Signal(int, object)  # message id, Finished
     reply_failed = Signal(int, str)
@@ -59,6 +61,7 @@ class EngineWorker(QObject):
             self.model_loaded.emit(self.host.backend.info)
             return self.host.backend.info
         self.state_changed.emit("loading")
+        self.load_started.emit(model, backend)
         if self.host.backend is not None:
             self.host.unload()  # first, so the memory baseline below does not include the previous model
             self.loaded_model_changed.emit(None)
@@ -134,6 +137,8 @@ class EngineWorker(QObject):
                     now = time.perf_counter()
                     if now - last_emit >= COALESCE_S:
                         self.token_batch_ready.emit(mid, "".join(buffer))
+                        if event.tokens:
+                            self.generation_progress.emit(mid, event.tokens, event.tokens_per_s)
                         buffer.clear()
                         last_emit = now
                 elif isinstance(event, ContextTrimmed):

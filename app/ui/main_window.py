@@ -12,6 +12,8 @@ from app.core.startup import Core
 from app.ui.chat.chat_tab import ChatTab
 from app.ui.engine_thread import EngineController
 from app.ui.library.models_tab import ModelsTab
+from app.ui.monitor.monitor_tab import MonitorTab
+from app.ui.monitor.sampler_thread import HardwareMonitor
 from app.ui.models_list import ModelListModel
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
@@ -48,7 +50,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.chat, "Chat")
         self.models_tab = ModelsTab(core, engine)
         self.tabs.addTab(self.models_tab, "Models")
-        self.tabs.addTab(_placeholder("Monitor", "Live CPU, memory and GPU charts will live here."), "Monitor")
+        self.monitor = HardwareMonitor(self._disk_paths(), self)
+        self.monitor_tab = MonitorTab(core, engine, self.monitor)
+        self.tabs.addTab(self.monitor_tab, "Monitor")
         self.tabs.addTab(
             _placeholder("Training", "Teach the assistant from your thumbs-up, thumbs-down and corrections. "
                          "Rate replies in Chat now: they are saved for training."),
@@ -56,12 +60,16 @@ class MainWindow(QMainWindow):
         )
         self.setCentralWidget(self.tabs)
 
+        self.memory_label = QLabel("")
+        self.memory_label.setObjectName("statusAlert")
+        self.memory_label.hide()
         self.model_label = QLabel("No model loaded")
         self.context_label = QLabel("")
         self.state_label = QLabel("Starting…")
         for label in (self.model_label, self.context_label, self.state_label):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)
+        self.statusBar().addPermanentWidget(self.memory_label)
         self.statusBar().addPermanentWidget(self.context_label)
         self.statusBar().addPermanentWidget(self.state_label)
         self.n_ctx = 0
@@ -80,6 +88,24 @@ class MainWindow(QMainWindow):
         self.chat.context_used.connect(self._on_context_used)
         self.models_tab.use_model_requested.connect(self.chat.use_model)
         self.models_tab.library_changed.connect(self.models.refresh)
+        self.models_tab.library_changed.connect(self._library_changed)
+        self.monitor_tab.memory_alert_changed.connect(self._on_memory_alert)
+
+    def _disk_paths(self) -> list:
+        from app.core.library.scan import model_folders
+
+        with self.core.db.session() as session:
+            return model_folders(session)
+
+    @Slot()
+    def _library_changed(self) -> None:
+        self.monitor.set_disk_paths(self._disk_paths())  # a newly added folder may be on another disk
+
+    @Slot(str)
+    def _on_memory_alert(self, text: str) -> None:
+        self.memory_label.setVisible(bool(text))
+        self.memory_label.setText("⚠ Low memory" if text else "")
+        self.memory_label.setToolTip(text)
 
     @Slot(str)
     def _on_state(self, state: str) -> None:
@@ -105,4 +131,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.chat.shutdown()
         self.models_tab.shutdown()
+        self.monitor.shutdown()
         super().closeEvent(event)

@@ -118,6 +118,33 @@ def _show_hub_with_download(window):
     return hub
 
 
+PROMPTS = (
+    "Write a long, detailed story about a lighthouse keeper who finds a map in a bottle.",
+    "Explain step by step how a bicycle gear system works, with examples.",
+    "Describe a week-long hiking trip through the mountains, day by day.",
+)
+
+
+def _stream_replies(window, seconds: float) -> None:
+    """Real replies from the starter model, back to back, so the Monitor shows what a chat costs; ends mid-reply."""
+    import itertools
+    import time
+
+    chat = window.chat
+    window.monitor_tab.set_window(60)
+    prompts = itertools.cycle(PROMPTS)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        chat.new_chat()
+        chat.send(next(prompts))
+        _wait(lambda: chat.streaming_id is None, 60)
+    chat.new_chat()
+    chat.send(next(prompts))
+    _wait(lambda: bool(window.monitor_tab.streaming), 60)
+    settle = time.monotonic() + 1.2  # a couple of live-rate points and a redraw
+    _wait(lambda: time.monotonic() > settle, 5)
+
+
 def _select_sample(window, home: str) -> None:
     """Show a sample model's details, with its path as a user would see it (not this run's temporary folder)."""
     from sqlalchemy import select
@@ -153,6 +180,8 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index("models" if tab == "hub" else tab))
     window.show()
     hub = _show_hub_with_download(window) if tab == "hub" else None
+    if tab == "monitor":
+        _stream_replies(window, 40)
     window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
     window.context_label.setText("context 401 / 4096 (10%)")
     window.state_label.setText("Ready")

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+    tokens: int = 0  # completion tokens so far, counting this piece
+    decode_s: float = 0.0  # seconds since the first token, for a live decode rate
+
+    @property
+    def tokens_per_s(self) -> float:
+        return (self.tokens - 1) / self.decode_s if self.tokens > 1 and self.decode_s > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,7 @@ class TransformersBackend(Backend):
                 text, hit = stops.feed(decoder.push(token))
                 if text:
                     pieces.append(text)
-                    yield TextDelta(text)
+                    yield TextDelta(text, completion, time.perf_counter() - first_at)
                 if hit:
                     reason = "stop"
                     break

@@ -163,7 +163,7 @@ class LlamaBackend(Backend):
                 text, hit = stops.feed(decoder.decode(self.llm.detokenize([token])))
                 if text:
                     pieces.append(text)
-                    yield TextDelta(text)
+                    yield TextDelta(text, completion, time.perf_counter() - first_at)
                 if hit:
                     reason = "stop"
                     break

@@ -135,3 +135,15 @@ def _verdict(ram_needed: int, vram_needed: int, budget: MemoryBudget) -> str:
         if worst in grades:
             return worst
     return Verdict.FITS
+
+
+def memory_need(ref, n_ctx: int, backend: str, *, loading: bool, budget: MemoryBudget | None = None):
+    """The monitor's low-memory check for one model: its whole estimate while loading, the unresident rest after."""
+    from app.core.hardware.memory_alert import MemoryNeed, remaining_need
+    from app.core.library.registry import measured_peak
+
+    est = estimate(ref.info, min(n_ctx, ref.info.get("context_length") or n_ctx), backend=backend, budget=budget)
+    if est.verdict == Verdict.UNKNOWN:
+        return None
+    need = est.total if loading else remaining_need(est.total, measured_peak(ref, est.n_ctx, backend))
+    return MemoryNeed(ref.name, need, loading)

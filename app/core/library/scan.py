@@ -47,6 +47,11 @@ def library_folders(session: Session) -> list[Path]:
     return [Path(p) for p in session.scalars(select(LibraryFolder.path).order_by(LibraryFolder.id))]
 
 
+def model_folders(session: Session) -> list[Path]:
+    """Everywhere models live: the models folder first, then the folders the user added."""
+    return [paths.models_dir(), *library_folders(session)]
+
+
 def add_folder(session: Session, folder: Path) -> Path:
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():

@@ -1,0 +1,151 @@
+"""One chart on the Monitor tab: a title, the headline (current, min and max over the window) and a live plot.
+
+Plots are made cheap to redraw once a second: no mouse interaction, no antialiasing for thin lines, data
+clipped to the visible window, and the y range set by the card rather than recomputed by pyqtgraph each frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
+
+SURFACE = "#1c2029"
+AXIS = "#7d8699"
+GRID_ALPHA = 0.12
+PALETTE = ("#e07a3f", "#8fb4ff", "#7bd389", "#f2c46d", "#c792ea", "#5fd7d7")
+MB, GB = 1024**2, 1024**3
+
+
+def byte_unit(largest: float) -> tuple[float, str]:
+    """Plot bytes in MB or GB so the axis ticks land on round numbers of the unit people read."""
+    return (GB, "GB") if largest >= 1.5 * GB else (MB, "MB")
+
+
+class TimeAxis(pg.AxisItem):
+    """Seconds before now, labelled the way people say it: "now", "30 s", "5 min"."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        labels = []
+        for value in values:
+            ago = -value
+            if ago < 0.5:
+                labels.append("now")
+            elif ago < 60:
+                labels.append(f"{ago:.0f} s")
+            else:
+                labels.append(f"{ago / 60:.0f} min")
+        return labels
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802,N803 - pyqtgraph's names
+        span = maxVal - minVal
+        step = next(s for s in (15, 30, 60, 120, 300, 600, 900) if span / s <= 6)
+        ticks = list(np.arange(0, minVal - 1e-9, -step))
+        return [(step, ticks)]
+
+
+class ChartCard(QFrame):
+    """`unit` is a suffix for the axis ("%", "W"), or "bytes" to plot in MB or GB as the values need."""
+
+    def __init__(self, title: str, unit: str):
+        super().__init__()
+        self.setObjectName("chartCard")
+        self.unit = unit
+        self.scale, self.suffix = (MB, "MB") if unit == "bytes" else (1.0, unit)
+        self.title = QLabel(title)
+        self.title.setObjectName("chartTitle")
+        self.value = QLabel("–")
+        self.value.setObjectName("chartValue")
+        self.detail = QLabel("")
+        self.detail.setObjectName("chartDetail")
+        self.range = QLabel("")
+        self.range.setObjectName("chartRange")
+        self.range.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        for label in (self.title, self.detail, self.range):  # long text clips instead of widening the column
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.note = QLabel("")
+        self.note.setObjectName("chartNote")
+        self.note.setWordWrap(True)
+        self.note.hide()
+
+        self.plot = pg.PlotWidget(background=SURFACE, axisItems={"bottom": TimeAxis("bottom")})
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setMinimumHeight(120)
+        item = self.plot.getPlotItem()
+        item.showGrid(x=False, y=True, alpha=GRID_ALPHA)
+        for side in ("left", "bottom"):
+            axis = item.getAxis(side)
+            axis.setTextPen(AXIS)
+            axis.setPen(QColor("#2c3240"))
+        left = item.getAxis("left")
+        left.setWidth(58)
+        left.tickStrings = lambda values, _scale, _spacing: [f"{v:g} {self.suffix}".strip() for v in values]
+        item.setClipToView(True)
+        self.plot.enableAutoRange(False)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.window_s = 300
+
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.title, 1)
+        head.addWidget(self.range, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 8)
+        layout.setSpacing(2)
+        values = QHBoxLayout()
+        values.setContentsMargins(0, 0, 0, 0)
+        values.setSpacing(8)
+        values.addWidget(self.value, 0, Qt.AlignBaseline)
+        values.addWidget(self.detail, 1, Qt.AlignBaseline)
+        layout.addLayout(head)
+        layout.addLayout(values)
+        layout.addWidget(self.note)
+        layout.addWidget(self.plot, 1)
+
+    def curve(self, name: str, color: str, width: float = 2.0, fill: bool = False, symbol: str | None = None):
+        """The curve called `name`, created on first use (series such as a training child come and go)."""
+        existing = self.curves.get(name)
+        if existing is not None:
+            return existing
+        pen = pg.mkPen(color, width=width) if symbol is None else None
+        kwargs = {"pen": pen, "connect": "finite", "antialias": width >= 2}
+        if fill:
+            fill_color = QColor(color)
+            fill_color.setAlpha(40)
+            kwargs.update(fillLevel=0, brush=fill_color)
+        if symbol:
+            kwargs.update(symbol=symbol, symbolSize=7, symbolBrush=color, symbolPen=None)
+        item = self.plot.plot([], [], **kwargs)
+        self.curves[name] = item
+        return item
+
+    def drop_curves_except(self, keep: set[str]) -> None:
+        for name in list(self.curves):
+            if name not in keep:
+                self.plot.removeItem(self.curves.pop(name))
+
+    def set_window(self, seconds: int) -> None:
+        self.window_s = seconds
+        self.plot.setXRange(-seconds, 0, padding=0.01)
+
+    def set_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        self.curves[name].setData(x, y / self.scale if self.scale != 1.0 else y)
+
+    def set_y_max(self, y_max: float) -> None:
+        """Call before set_data: for bytes it picks the unit the data is divided by."""
+        if self.unit == "bytes":
+            self.scale, self.suffix = byte_unit(y_max)
+        self.plot.setYRange(0, max(y_max / self.scale, 1e-9), padding=0.04)
+
+    def set_headline(self, current: str, detail: str = "", low_high: str = "") -> None:
+        for label, text in ((self.value, current), (self.detail, detail), (self.range, low_high)):
+            if label.text() != text:  # relabelling costs a relayout; most seconds nothing changed
+                label.setText(text)
+
+    def set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
