@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     bench_download.add_argument("--size-mb", type=int, default=256)
     bench_download.add_argument("--rounds", type=int, default=3)
 
+    bench_monitor = bench_sub.add_parser(
+        "monitor", help="what the Monitor tab costs in CPU, and one sample against raw psutil"
+    )
+    bench_monitor.add_argument("--seconds", type=float, default=20.0, help="length of each measured stretch")
+
     probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
     probe.add_argument("what", choices=("shown", "idle-rss"))
     return parser
@@ -86,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.bench.download_bench import main as bench_download
 
         return bench_download(["--size-mb", str(args.size_mb), "--rounds", str(args.rounds)])
+    if args.command == "bench" and args.bench_what == "monitor":
+        from app.bench.monitor_bench import main as bench_monitor
+
+        return bench_monitor(args.seconds)
     if args.command == "bench":
         from app.bench.chat_bench import run
 

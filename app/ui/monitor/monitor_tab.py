@@ -10,6 +10,8 @@ import math
 import platform
 import time
 
+import psutil
+
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -33,7 +35,7 @@ from app.core.library.fit import MemoryBudget, memory_need
 from app.core.library.registry import ModelRef, get_model
 from app.core.startup import Core
 from app.ui.engine_thread import EngineController
-from app.ui.monitor.sampler_thread import HardwareMonitor
+from app.ui.monitor.sampler_thread import CHART_POINTS, HardwareMonitor
 
 WINDOWS = ((60, "1 min"), (300, "5 min"), (900, "15 min"))
 MB = 1024**2
@@ -53,6 +55,7 @@ class MonitorTab(QWidget):
         self.need: MemoryNeed | None = None
         self.streaming: dict[int, float] = {}  # message id -> live decode rate
         self._loaded: LoadedModelInfo | None = None
+        self._plotted_at = 0.0
 
         title = QLabel("Monitor")
         title.setObjectName("pageTitle")
@@ -125,7 +128,7 @@ class MonitorTab(QWidget):
 
     @staticmethod
     def _machine_summary() -> str:
-        ram = MemoryBudget.now().ram_total
+        ram = psutil.virtual_memory().total
         memory = "unified memory" if is_apple_silicon() else "RAM"
         return f"{platform.system()} · {cpu_count()} logical cores · {ram / 1024**3:.0f} GB {memory}"
 
@@ -135,7 +138,7 @@ class MonitorTab(QWidget):
         if self.charts is None:
             self._build_charts()
         self.monitor.set_visible(True)
-        self._redraw()
+        self._redraw(force=True)
 
     def hideEvent(self, event) -> None:
         super().hideEvent(event)
@@ -154,13 +157,18 @@ class MonitorTab(QWidget):
         self.window_buttons.button(seconds).setChecked(True)
         if self.charts is not None:
             self.charts.set_window(seconds)
-            self._redraw()
+            self._redraw(force=True)
 
-    def _redraw(self) -> None:
+    def _redraw(self, force: bool = False) -> None:
         if self.charts is None or not self.isVisible() or self.history.latest is None:
             return
         rates = list(self.streaming.values())
-        self.charts.redraw(self.history, time.time(), rates[-1] if rates else None)
+        now = time.time()
+        # Plots redraw once per point they show: a wide window's lines would otherwise move by less than a pixel.
+        plots = force or now - self._plotted_at >= max(1.0, self.window_s / CHART_POINTS) - 0.05
+        if plots:
+            self._plotted_at = now
+        self.charts.redraw(self.history, now, rates[-1] if rates else None, plots)
         self.charts_updated.emit()
 
     # -- samples and the memory warning ---------------------------------------------------------------------

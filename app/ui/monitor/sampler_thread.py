@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 VISIBLE_INTERVAL_MS = 1000
 HIDDEN_INTERVAL_MS = 5000
+CHART_POINTS = 150  # points per chart line; plots redraw once per point (every 1 s at 1 min, 6 s at 15 min)
 
 
 class SamplerWorker(QObject):

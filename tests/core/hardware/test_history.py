@@ -78,3 +78,13 @@ def test_a_loaded_model_needs_only_what_it_has_not_made_resident():
     assert remaining_need(1000, 400) == 600
     assert remaining_need(1000, 1200) == 0
     assert remaining_need(1000, None) == 1000
+
+
+def test_a_long_window_is_averaged_down_to_the_points_a_chart_can_show():
+    history = SampleHistory()
+    for i in range(900):
+        history.add_point("x", float(i), float(i % 2))
+    t, v = history.window("x", 900, now=899.0, max_points=150)
+    assert len(t) == 150 and np.allclose(v, 0.5)
+    assert t[-1] == 896.5, "runs are aligned to the newest sample, so the latest point is always a whole run"
+    assert len(history.window("x", 60, now=899.0, max_points=150)[0]) == 61, "short windows are not averaged"
