@@ -181,10 +181,10 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     window.show()
     hub = _show_hub_with_download(window) if tab == "hub" else None
     if tab == "monitor":
-        _stream_replies(window, 40)
+        _stream_replies(window, 58)
     window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
     window.context_label.setText("context 401 / 4096 (10%)")
-    window.state_label.setText("Ready")
+    window.state_label.setText("Generating…" if tab == "monitor" else "Ready")
     window.chat.settings_panel.set_template("ChatML", "tokenizer.chat_template in the model file")
     for _ in range(5):
         QCoreApplication.processEvents()
