@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench_monitor.add_argument("--seconds", type=float, default=20.0, help="length of each measured stretch")
 
+    worker = sub.add_parser("train-worker", help="run one training job (the app starts this in a child process)")
+    worker.add_argument("job", help="the job file (job.json in the run folder)")
+    worker.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+
     probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
     probe.add_argument("what", choices=("shown", "idle-rss"))
     return parser
@@ -107,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_monitor import run as run_monitor
 
         return run_monitor(args)
+    if args.command == "train-worker":
+        from app.core.training.worker import main as train_worker
+
+        return train_worker(args.job, resume=args.resume)
     if args.command == "window-probe":
         from app.ui.app import run_window
 

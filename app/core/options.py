@@ -11,13 +11,14 @@ from typing import Any
 class Option:
     key: str
     label: str
-    kind: type  # int, float, str, bool, or list (a list of strings)
+    kind: type  # int, float, str (free text, or one of `choices`), bool, or list (a list of strings)
     default: Any
     help: str
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
     decimals: int = 2
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) pairs for a str option with a fixed set of values
 
     def coerce(self, value: Any) -> Any:
         """Convert and clamp a stored or typed value; anything unusable becomes the default."""
@@ -29,6 +30,8 @@ class Option:
             if self.kind is bool:
                 return bool(value)
             value = self.kind(value)
+            if self.choices and value not in {v for v, _ in self.choices}:
+                return self.default
         except (TypeError, ValueError):
             return self.default
         if self.minimum is not None and value < self.minimum:

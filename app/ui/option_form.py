@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QWidget, QCheckBox
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QSizePolicy,
+    QSpinBox,
+    QWidget,
+)
 
 from app.core.options import Option
 
@@ -47,6 +57,12 @@ class OptionForm(QWidget):
             box = QCheckBox()
             box.toggled.connect(self.changed)
             return box
+        if option.choices:
+            combo = QComboBox()
+            for value, label in option.choices:
+                combo.addItem(label, value)
+            combo.currentIndexChanged.connect(self.changed)
+            return combo
         if option.kind is list:
             edit = QPlainTextEdit()
             edit.setFixedHeight(52)
@@ -64,6 +80,8 @@ class OptionForm(QWidget):
                 editor.setValue(value)
             elif isinstance(editor, QCheckBox):
                 editor.setChecked(bool(value))
+            elif isinstance(editor, QComboBox):
+                editor.setCurrentIndex(max(0, editor.findData(value)))
             elif isinstance(editor, QPlainTextEdit):
                 editor.setPlainText("\n".join(value))
             else:
@@ -78,6 +96,8 @@ class OptionForm(QWidget):
                 raw = editor.value()
             elif isinstance(editor, QCheckBox):
                 raw = editor.isChecked()
+            elif isinstance(editor, QComboBox):
+                raw = editor.currentData()
             elif isinstance(editor, QPlainTextEdit):
                 raw = editor.toPlainText()
             else:

@@ -87,6 +87,9 @@ class Message(Base):
     model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
     model_name: Mapped[str | None] = mapped_column(String(200))
     backend: Mapped[str | None] = mapped_column(String(32))  # "llama.cpp" | "transformers", set when it starts
+    # No foreign key (see migration 0003): removing an adapter clears this itself.
+    adapter_id: Mapped[int | None] = mapped_column(Integer)
+    adapter_name: Mapped[str | None] = mapped_column(String(300))  # kept when the adapter is removed
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -166,3 +169,85 @@ class LibraryFolder(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(Text, unique=True)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ENDED = (DONE, FAILED, CANCELLED)
+
+
+class TrainingJob(Base):
+    """One fine-tuning run. Its folder holds the job file, the dataset files, events.jsonl, checkpoints and the
+    adapter; the row is what the app lists and re-attaches to (by pid and the events file) after a restart."""
+
+    __tablename__ = "training_job"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="ck_job_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    base_model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
+    base_name: Mapped[str] = mapped_column(String(300))
+    base_path: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))  # "lora" | "qlora"
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dataset: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the spec and the built counts
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    run_dir: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    pid_started: Mapped[float | None] = mapped_column(Float)  # the process's start time: a reused pid is not ours
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    eval_loss_before: Mapped[float | None] = mapped_column(Float)
+    eval_loss_after: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    metrics: Mapped[list[TrainingMetric]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", passive_deletes=True, order_by="TrainingMetric.id"
+    )
+
+
+class TrainingMetric(Base):
+    """One point of a job's curves: a training step (loss, learning rate, speed, memory) or an evaluation."""
+
+    __tablename__ = "training_metric"
+    __table_args__ = (Index("ix_metric_job_step", "job_id", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_job.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "step" | "eval"
+    step: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[float | None] = mapped_column(Float)
+    lr: Mapped[float | None] = mapped_column(Float)
+    tokens_per_s: Mapped[float | None] = mapped_column(Float)
+    mem_mb: Mapped[float | None] = mapped_column(Float)
+
+    job: Mapped[TrainingJob] = relationship(back_populates="metrics")
+
+
+class Adapter(Base):
+    """A trained LoRA adapter: PEFT form for transformers, GGUF form for llama.cpp, and how it fared."""
+
+    __tablename__ = "adapter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("training_job.id", ondelete="SET NULL"))
+    base_model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id", ondelete="SET NULL"))
+    base_name: Mapped[str] = mapped_column(String(300))
+    peft_dir: Mapped[str] = mapped_column(Text)
+    gguf_path: Mapped[str | None] = mapped_column(Text)
+    eval_loss_before: Mapped[float | None] = mapped_column(Float)
+    eval_loss_after: Mapped[float | None] = mapped_column(Float)
+    wins: Mapped[int] = mapped_column(Integer, default=0)  # blind A/B picks for the adapter
+    losses: Mapped[int] = mapped_column(Integer, default=0)  # ... and for the base model
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

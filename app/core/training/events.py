@@ -1,0 +1,73 @@
+"""The training child's JSON-lines protocol (see DESIGN.md): one object per line on stdout, the same lines
+appended to `events.jsonl` in the run folder so a restarted app can re-attach and replay the curves.
+
+    started     total_steps, examples, device, method, (resumed_from)
+    step        step, loss, lr, epoch, tokens_per_s, mem_mb, eta_s
+    eval        step, eval_loss
+    checkpoint  step, path
+    log         message                      (a line for the live view's log)
+    done        adapter_dir, gguf_adapter, eval_loss_before, eval_loss_after
+    error       message, detail              (message for a person; detail: the exception, for a bug report)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+EVENTS_FILE = "events.jsonl"
+KINDS = ("started", "step", "eval", "checkpoint", "log", "done", "error")
+FINAL = ("done", "error")
+
+
+def parse_line(line: str | bytes) -> dict | None:
+    """An event, or None for anything else on the stream (a library printing to stdout must not break the app)."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) and event.get("event") in KINDS else None
+
+
+def read_events(run_dir: Path) -> Iterator[dict]:
+    """Every event a run has written so far; a torn last line (the child was killed mid-write) is skipped."""
+    path = Path(run_dir) / EVENTS_FILE
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                event = parse_line(line)
+                if event is not None:
+                    yield event
+    except FileNotFoundError:
+        return
+
+
+class EventWriter:
+    """Used by the child: each event goes to stdout (flushed at once, since a pipe is block-buffered) and to the
+    run folder's events file (flushed too, so a re-attaching app sees it)."""
+
+    def __init__(self, run_dir: Path, stream: IO[str] | None = None):
+        self.stream = stream or sys.stdout
+        self.file = open(Path(run_dir) / EVENTS_FILE, "a", encoding="utf-8")
+
+    def emit(self, kind: str, **fields) -> dict:
+        event = {"event": kind, **fields}
+        line = json.dumps(event, ensure_ascii=False, default=str)
+        for out in (self.stream, self.file):
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except (OSError, ValueError):  # the app went away (closed pipe): the file still records the run
+                pass
+        return event
+
+    def close(self) -> None:
+        self.file.close()

@@ -1,0 +1,176 @@
+"""Training jobs on the app's side: a run folder with everything the child needs, the job row, and the job's
+events applied to the database as they arrive (or replayed from the events file after a restart).
+
+A run folder holds `job.json` (what the child reads), `train.jsonl` / `eval.jsonl`, `events.jsonl`, `stderr.log`,
+`checkpoints/`, and on success `adapter/` (PEFT) and `adapter.gguf` (llama.cpp).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import paths
+from app.core.library.registry import ModelRef
+from app.core.storage.models import Adapter, JobStatus, Message, TrainingJob, TrainingMetric, utcnow
+from app.core.training.dataset import BuiltDataset, DatasetSpec
+from app.core.training.options import job_options
+
+JOB_FILE = "job.json"
+STDERR_FILE = "stderr.log"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    id: int
+    name: str
+    status: str
+    run_dir: Path
+    method: str
+    base_name: str
+    step: int
+    total_steps: int
+    pid: int | None
+    pid_started: float | None
+    error: str | None
+    eval_loss_before: float | None
+    eval_loss_after: float | None
+
+    @classmethod
+    def of(cls, j: TrainingJob) -> JobRef:
+        return cls(j.id, j.name, j.status, Path(j.run_dir), j.method, j.base_name, j.step, j.total_steps, j.pid,
+                   j.pid_started, j.error, j.eval_loss_before, j.eval_loss_after)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "job"
+
+
+def create_job(session: Session, base: ModelRef, options: dict, spec: DatasetSpec, built: BuiltDataset,
+               name: str | None = None, cache_dir: Path | None = None) -> JobRef:
+    """The job row and its run folder, ready for `python -m app train-worker <run>/job.json`."""
+    options = job_options(options)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    job = TrainingJob(
+        name=name or f"{base.name} · {stamp}", base_model_id=base.id, base_name=base.name, base_path=base.path,
+        method=options["method"], options=options, status=JobStatus.QUEUED, run_dir="", step=0, total_steps=0,
+        dataset={"spec": spec.to_dict(), "train": len(built.train), "eval": len(built.eval),
+                 "eval_is_train": built.eval_is_train, "per_source": dict(built.per_source),
+                 "problems": [str(p) for p in built.problems[:200]]},
+    )
+    session.add(job)
+    session.flush()
+    run_dir = paths.runs_dir() / f"{job.id:04d}-{_slug(base.name)}-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    job.run_dir = str(run_dir)
+    built.write_jsonl(run_dir / "train.jsonl", built.train)
+    built.write_jsonl(run_dir / "eval.jsonl", built.eval)
+    write_job_file(run_dir, job_id=job.id, base=base, options=options, cache_dir=cache_dir)
+    return JobRef.of(job)
+
+
+def write_job_file(run_dir: Path, *, job_id: int | None, base: ModelRef, options: dict,
+                   cache_dir: Path | None = None) -> Path:
+    job = {
+        "job_id": job_id,
+        "run_dir": str(run_dir),
+        "base": {"path": base.path, "format": base.format, "name": base.name, "info": base.info},
+        "options": job_options(options),
+        "train_file": "train.jsonl",
+        "eval_file": "eval.jsonl",
+        "cache_dir": str(cache_dir or paths.root() / "cache"),
+    }
+    path = Path(run_dir) / JOB_FILE
+    path.write_text(json.dumps(job, indent=2), encoding="utf-8")
+    return path
+
+
+def get_job(session: Session, job_id: int) -> JobRef:
+    job = session.get(TrainingJob, job_id)
+    if job is None:
+        raise LookupError(f"Training job {job_id} no longer exists.")
+    return JobRef.of(job)
+
+
+def list_jobs(session: Session) -> list[JobRef]:
+    return [JobRef.of(j) for j in session.scalars(select(TrainingJob).order_by(TrainingJob.id.desc()))]
+
+
+def mark_started(session: Session, job_id: int, pid: int, pid_started: float) -> None:
+    job = session.get(TrainingJob, job_id)
+    job.status, job.pid, job.pid_started = JobStatus.RUNNING, pid, pid_started
+    job.started_at = job.started_at or utcnow()
+    job.error = job.finished_at = None
+
+
+def mark_ended(session: Session, job_id: int, status: str, error: str | None = None) -> None:
+    job = session.get(TrainingJob, job_id)
+    if job.status in JobStatus.ENDED and status != JobStatus.DONE:
+        return  # the first verdict stands (a `done` event beats the exit code that follows it)
+    job.status, job.error, job.pid = status, error, None
+    job.finished_at = utcnow()
+
+
+def apply_event(session: Session, job_id: int, event: dict) -> None:
+    """Record one event from the child in the job row and its metrics."""
+    job = session.get(TrainingJob, job_id)
+    if job is None:
+        return
+    kind = event.get("event")
+    if kind == "started":
+        job.total_steps = int(event.get("total_steps") or 0)
+    elif kind == "step":
+        job.step = int(event["step"])
+        session.add(TrainingMetric(job_id=job_id, kind="step", step=job.step, loss=event.get("loss"),
+                                   lr=event.get("lr"), tokens_per_s=event.get("tokens_per_s"),
+                                   mem_mb=event.get("mem_mb")))
+    elif kind == "eval":
+        session.add(TrainingMetric(job_id=job_id, kind="eval", step=int(event["step"]), loss=event.get("eval_loss")))
+        if job.eval_loss_before is None:
+            job.eval_loss_before = event.get("eval_loss")
+    elif kind == "done":
+        job.eval_loss_before = event.get("eval_loss_before", job.eval_loss_before)
+        job.eval_loss_after = event.get("eval_loss_after")
+        job.step = job.total_steps or job.step
+        mark_ended(session, job_id, JobStatus.DONE)
+        register_adapter(session, job, event)
+    elif kind == "error":
+        mark_ended(session, job_id, JobStatus.FAILED, event.get("message") or "The training job failed.")
+
+
+def reset_metrics_after(session: Session, job_id: int, step: int) -> None:
+    """On resume from a checkpoint: points past it will be produced again."""
+    for metric in session.scalars(select(TrainingMetric).where(TrainingMetric.job_id == job_id,
+                                                               TrainingMetric.step > step)):
+        session.delete(metric)
+
+
+def register_adapter(session: Session, job: TrainingJob, event: dict) -> Adapter:
+    existing = session.scalar(select(Adapter).where(Adapter.job_id == job.id))
+    if existing is not None:
+        return existing
+    name, n = job.name, 2
+    while session.scalar(select(Adapter.id).where(Adapter.name == name)) is not None:
+        name, n = f"{job.name} ({n})", n + 1
+    adapter = Adapter(name=name, job_id=job.id, base_model_id=job.base_model_id, base_name=job.base_name,
+                      peft_dir=event["adapter_dir"], gguf_path=event.get("gguf_adapter"),
+                      eval_loss_before=job.eval_loss_before, eval_loss_after=job.eval_loss_after, wins=0, losses=0,
+                      notes="")
+    session.add(adapter)
+    session.flush()
+    return adapter
+
+
+def remove_adapter(session: Session, adapter_id: int) -> None:
+    """Forget an adapter (its files stay in the run folder); replies it wrote keep its name."""
+    for message in session.scalars(select(Message).where(Message.adapter_id == adapter_id)):
+        message.adapter_id = None
+    adapter = session.get(Adapter, adapter_id)
+    if adapter is not None:
+        session.delete(adapter)

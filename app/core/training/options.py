@@ -1,0 +1,54 @@
+"""Every training option, declared once (type, default, range, help); the job form and the job file come from it.
+
+Defaults suit a small model on a laptop CPU: measured on SmolLM2-135M, fp32 LoRA on all linear layers learned a
+new persona in about 30 steps, while attention-only (q, v) did not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.options import Option, resolve
+
+METHODS = (("lora", "LoRA (full-precision base)"), ("qlora", "QLoRA (4-bit NF4 base, bitsandbytes)"))
+TARGETS = (("all-linear", "All linear layers"), ("attention", "Attention only (q, k, v, o)"))
+SCHEDULES = (("cosine", "Cosine"), ("linear", "Linear"), ("constant", "Constant"))
+OVERFLOW = (("cut", "Cut to the maximum length"), ("drop", "Leave the example out"))
+
+TRAINING_OPTIONS: tuple[Option, ...] = (
+    Option("method", "Method", str, "lora", "LoRA trains small adapter matrices beside the full-precision model. "
+           "QLoRA keeps the base in 4-bit NF4 to save memory; it needs bitsandbytes and is fastest on an NVIDIA GPU.",
+           choices=METHODS),
+    Option("lora_rank", "LoRA rank", int, 16, "Size of the adapter matrices. Higher learns more and uses more memory.",
+           1, 256, 4),
+    Option("lora_alpha", "LoRA alpha", int, 32, "Scale of the adapter's effect (effective scale = alpha / rank).",
+           1, 512, 4),
+    Option("lora_dropout", "LoRA dropout", float, 0.05, "Dropout on the adapter input; a little helps small datasets.",
+           0.0, 0.5, 0.05),
+    Option("target_modules", "Layers to adapt", str, "all-linear", "All linear layers learn styles and personas "
+           "much faster than attention alone.", choices=TARGETS),
+    Option("learning_rate", "Learning rate", float, 2e-4, "Step size. 1e-4 to 3e-4 suits LoRA.", 1e-6, 1e-2, 5e-5,
+           decimals=6),
+    Option("lr_schedule", "Schedule", str, "cosine", "How the learning rate falls after a short warm-up.",
+           choices=SCHEDULES),
+    Option("epochs", "Epochs", int, 3, "Passes over the training examples (ignored when max steps is set).", 1, 100, 1),
+    Option("max_steps", "Max steps", int, 0, "Stop after this many optimiser steps; 0 means use epochs.", 0, 100000, 10),
+    Option("batch_size", "Batch size", int, 4, "Examples per step before accumulation.", 1, 256, 1),
+    Option("grad_accum", "Gradient accumulation", int, 1, "Steps whose gradients add up before one update "
+           "(effective batch = batch size x accumulation).", 1, 128, 1),
+    Option("max_length", "Max length (tokens)", int, 512, "Longest example, in tokens of the base model.",
+           32, 32768, 64),
+    Option("overflow", "Longer examples", str, "cut", "What happens to examples over the maximum length.",
+           choices=OVERFLOW),
+    Option("packing", "Group by length", bool, True, "Batch examples of similar length together so little compute "
+           "goes to padding."),
+    Option("seed", "Seed", int, 42, "Fixes the data order, the train / eval split and the adapter's start.", 0, 2**31 - 1),
+    Option("eval_every", "Evaluate every (steps)", int, 20, "Held-out loss every N steps (0: only at start and end).",
+           0, 100000, 5),
+    Option("checkpoint_every", "Checkpoint every (steps)", int, 50, "Save a resumable checkpoint every N steps "
+           "(0: only at the end).", 0, 100000, 10),
+)
+
+
+def job_options(stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    return resolve(TRAINING_OPTIONS, stored)
