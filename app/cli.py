@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)
     from app.cli_monitor import add_parser as add_monitor_parser
+    from app.cli_train import add_parsers as add_training_parsers
+
+    add_training_parsers(sub)
 
     add_monitor_parser(sub)
 
@@ -111,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_monitor import run as run_monitor
 
         return run_monitor(args)
+    if args.command in ("train", "dataset", "adapters"):
+        from app.cli_train import run as run_training
+
+        return run_training(args)
     if args.command == "train-worker":
         from app.core.training.worker import main as train_worker
 

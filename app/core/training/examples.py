@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.storage.conversations import lineage
 from app.core.storage.models import Conversation, Feedback, Message, MessageStatus
 
 ROLES = ("system", "user", "assistant")
@@ -102,15 +103,8 @@ def from_conversations(session: Session, *, min_rating: int = 1, conversation_id
 
 
 def _branch(session: Session, msg: Message) -> list[Message]:
-    """The messages from the start of the conversation down to (not including) `msg`."""
-    chain, parent_id = [], msg.parent_id
-    while parent_id is not None:
-        parent = session.get(Message, parent_id)
-        if parent is None:
-            break
-        chain.append(parent)
-        parent_id = parent.parent_id
-    return [m for m in reversed(chain) if m.role in ("user", "assistant")]
+    """The user and assistant messages from the start of the conversation down to (not including) `msg`."""
+    return [m for m in lineage(session, msg.id)[:-1] if m.role in ("user", "assistant")]
 
 
 def _corrected_text(m: Message) -> str:
@@ -272,11 +266,14 @@ def from_writing(folder: Path, chunk_words: int = CHUNK_WORDS) -> SourceResult:
         except OSError as exc:
             result.problems.append(Problem(name, f"cannot be read ({exc.strerror or exc})"))
             continue
-        passages = list(_passages(_paragraphs(text), chunk_words))
+        paragraphs = _paragraphs(text)
+        title = _title(text, path)
+        if paragraphs and paragraphs[0][1].lstrip().startswith("#"):
+            paragraphs = paragraphs[1:]  # the heading is the prompt's title, not part of the passage
+        passages = list(_passages(paragraphs, chunk_words))
         if not passages:
             result.problems.append(Problem(name, "has no text"))
             continue
-        title = _title(text, path)
         previous = None
         for i, (line, passage) in enumerate(passages, start=1):
             prompt = FIRST_PROMPT.format(title=title) if previous is None else NEXT_PROMPT.format(previous=previous)

@@ -125,6 +125,11 @@ def apply_event(session: Session, job_id: int, event: dict) -> None:
     kind = event.get("event")
     if kind == "started":
         job.total_steps = int(event.get("total_steps") or 0)
+        resumed = int(event.get("resumed_from") or 0)
+        job.step = resumed
+        reset_metrics_after(session, job_id, resumed)  # a resumed run redoes the steps after its checkpoint
+        if not resumed:
+            job.eval_loss_before = None
     elif kind == "step":
         job.step = int(event["step"])
         session.add(TrainingMetric(job_id=job_id, kind="step", step=job.step, loss=event.get("loss"),

@@ -1,0 +1,117 @@
+"""Starting, stopping and finding training children, without Qt (the CLI uses this directly; the tab uses it with
+QProcess for the pipes).
+
+The child runs in its own session (process group), so closing the app does not end it, and cancelling kills the
+whole tree at once. A job is identified by pid *and* process start time, so a reused pid is never mistaken for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from sqlalchemy.orm import Session
+
+from app.core.storage.models import JobStatus, TrainingJob
+from app.core.training.events import FINAL, read_events
+from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ended
+
+
+def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
+    """The child's command line: the app's own executable when frozen, else this Python with `-m app`."""
+    head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
+    return [*head, "train-worker", str(Path(run_dir) / JOB_FILE), *(["--resume"] if resume else [])]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def process_for(pid: int | None, started: float | None) -> psutil.Process | None:
+    """The job's process if it is still running (and is really the one we started)."""
+    if not pid:
+        return None
+    try:
+        process = psutil.Process(pid)
+        if started is not None and abs(process.create_time() - started) > 1.0:
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process
+    except psutil.Error:
+        return None
+
+
+def start_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def kill_tree(pid: int | None, started: float | None = None) -> bool:
+    """End the job's process and everything it started, at once. False when it was not running."""
+    process = process_for(pid, started)
+    if process is None:
+        return False
+    try:
+        victims = process.children(recursive=True) + [process]
+    except psutil.Error:
+        victims = [process]
+    for victim in victims:
+        try:
+            victim.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(victims, timeout=5)
+    return True
+
+
+def stderr_tail(run_dir: Path, lines: int = 15) -> str:
+    """The last lines the child wrote to stderr, for a failure report."""
+    try:
+        with open(Path(run_dir) / STDERR_FILE, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Reconciled:
+    job_id: int
+    status: str  # "running" (re-attach to it) or how it ended
+    events: list[dict]
+
+
+def reconcile(session: Session, job_id: int) -> Reconciled:
+    """After a restart: replay the job's events into the database and decide whether its child is still running.
+    A child that died without a final event (killed, out of memory, power loss) leaves the job failed, with the
+    last lines of its stderr as the reason."""
+    job = session.get(TrainingJob, job_id)
+    events = list(read_events(Path(job.run_dir)))
+    if job.status not in (JobStatus.RUNNING, JobStatus.QUEUED):
+        return Reconciled(job_id, job.status, events)
+    from app.core.training.jobs import reset_metrics_after
+
+    reset_metrics_after(session, job_id, -1)  # rebuilt from the file, which is the record
+    for event in events:
+        apply_event(session, job_id, event)
+    job = session.get(TrainingJob, job_id)
+    if job.status in JobStatus.ENDED:
+        return Reconciled(job_id, job.status, events)
+    if process_for(job.pid, job.pid_started) is not None:
+        return Reconciled(job_id, JobStatus.RUNNING, events)
+    if not any(e.get("event") in FINAL for e in events):
+        tail = stderr_tail(Path(job.run_dir))
+        reason = "The training process ended without finishing (it was killed, or ran out of memory)."
+        mark_ended(session, job_id, JobStatus.FAILED, reason + (f"\n\nLast output:\n{tail}" if tail else ""))
+    return Reconciled(job_id, session.get(TrainingJob, job_id).status, events)
