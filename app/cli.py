@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--max-tokens", type=int)
     chat.add_argument("--seed", type=int)
+    chat.add_argument("--adapter", help="answer through a trained adapter (name or id; see `hearth adapters list`)")
 
     export = sub.add_parser("export", help="print conversations as JSON or Markdown")
     export.add_argument("--format", choices=("json", "md"), default="json")
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
     shot = sub.add_parser("screenshot", help="render the window with a sample conversation to a PNG (no display needed)")
     shot.add_argument("out")
-    shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training"))
+    shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training", "training-new"))
     shot.add_argument("--width", type=int, default=1280)
     shot.add_argument("--height", type=int, default=800)
 
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("train-worker", help="run one training job (the app starts this in a child process)")
     worker.add_argument("job", help="the job file (job.json in the run folder)")
     worker.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    worker.add_argument("--detached", action="store_true", help="write stderr to the run folder, stdout nowhere")
 
     probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
     probe.add_argument("what", choices=("shown", "idle-rss"))
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train-worker":
         from app.core.training.worker import main as train_worker
 
-        return train_worker(args.job, resume=args.resume)
+        return train_worker(args.job, resume=args.resume, detached=args.detached)
     if args.command == "window-probe":
         from app.ui.app import run_window
 

@@ -8,9 +8,10 @@ from app.core.chat.reply import run_reply
 from app.core.chat.turns import NoModelError, start_turn
 from app.core.engine.backend import ModelLoadError
 from app.core.engine.events import ContextTrimmed, Failed, Finished, TextDelta
-from app.core.library.registry import default_model, find_model
+from app.core.library.registry import default_model, find_model, get_model
 from app.core.startup import open_core
 from app.core.storage import conversations as convs
+from app.core.training.adapters import find_adapter, use_in_conversation
 
 
 def _err(message: str) -> int:
@@ -39,9 +40,18 @@ def chat(args) -> int:
                 params[key] = getattr(args, key)
         convs.update_conversation_settings(session, conversation.id, model_id=model.id, params=params)
         conversation_id = conversation.id
+        if getattr(args, "adapter", None):
+            adapter = find_adapter(session, args.adapter)
+            if adapter is None:
+                return _err(f"no adapter matches '{args.adapter}'. See `hearth adapters list`.")
+            use_in_conversation(session, conversation_id, adapter.id)
+            model = get_model(session, adapter.base_model_id) if adapter.base_model_id else model
+            if model is None:
+                return _err(f"the base model of {adapter.name} is no longer in the library.")
     try:
         pending = start_turn(core.db, conversation_id, args.prompt)
         backend = core.new_host().load(model.id, model.path, model.name, model.format)
+        backend.set_adapter(pending.adapter)
     except (ModelLoadError, NoModelError, ValueError) as exc:
         return _err(str(exc))
     status = 0
@@ -54,8 +64,9 @@ def chat(args) -> int:
                 print(f"[context full: left out {len(event.dropped_ids)} oldest message(s)]", file=sys.stderr)
             elif isinstance(event, Finished):
                 sys.stdout.write("\n")
+                via = f" + {pending.adapter.name}" if pending.adapter else ""
                 print(
-                    f"[{model.name} · conversation {conversation_id} · {event.completion_tokens} tokens · "
+                    f"[{model.name}{via} · conversation {conversation_id} · {event.completion_tokens} tokens · "
                     f"{event.tokens_per_s:.1f} tok/s · first token {event.ttft_s * 1000:.0f} ms · "
                     f"prompt {event.prompt_tokens} tokens · {event.finish_reason}]",
                     file=sys.stderr,

@@ -48,6 +48,14 @@ def runs_dir() -> Path:
     return _sub("runs")
 
 
+def cache_dir() -> Path:
+    """Things that can be rebuilt (training copies of GGUF models). $HEARTH_CACHE moves it, e.g. to a bigger disk."""
+    override = os.environ.get("HEARTH_CACHE")
+    path = Path(override).expanduser() if override else root() / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def resources_dir() -> Path:
     """The `resources/` folder: beside the package in a checkout, inside the bundle when frozen."""
     bundle = getattr(sys, "_MEIPASS", None)

@@ -15,3 +15,12 @@ def hearth_home(tmp_path, monkeypatch):
     home = tmp_path / "hearth-home"
     monkeypatch.setenv("HEARTH_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_training_cache(tmp_path_factory):
+    """Training tests share one dequantised copy of the starter model (making it takes ~20 s)."""
+    path = tmp_path_factory.mktemp("hearth-cache")
+    os.environ["HEARTH_CACHE"] = str(path)
+    yield path
+    os.environ.pop("HEARTH_CACHE", None)

@@ -126,6 +126,12 @@ class EngineWorker(QObject):
         if self.load(pending.model, pending.backend) is None:
             self._fail(mid, f"{pending.model.name} could not be loaded, so there is no reply.")
             return
+        try:
+            self.host.backend.set_adapter(pending.adapter)
+        except ModelLoadError as exc:
+            self._fail(mid, str(exc))
+            self.state_changed.emit("idle")
+            return
         self.state_changed.emit("generating")
         self.reply_started.emit(mid)
         buffer: list[str] = []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from app import APP_NAME
 from app.core.engine.backend import LoadedModelInfo
@@ -14,26 +14,10 @@ from app.ui.engine_thread import EngineController
 from app.ui.library.models_tab import ModelsTab
 from app.ui.monitor.monitor_tab import MonitorTab
 from app.ui.monitor.sampler_thread import HardwareMonitor
+from app.ui.training.training_tab import TrainingTab
 from app.ui.models_list import ModelListModel
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
-
-
-def _placeholder(title: str, text: str) -> QWidget:
-    page = QWidget()
-    layout = QVBoxLayout(page)
-    heading = QLabel(title)
-    heading.setObjectName("placeholderTitle")
-    body = QLabel(text)
-    body.setObjectName("hint")
-    body.setWordWrap(True)
-    for label in (heading, body):
-        label.setAlignment(Qt.AlignCenter)
-    layout.addStretch(1)
-    layout.addWidget(heading)
-    layout.addWidget(body)
-    layout.addStretch(2)
-    return page
 
 
 class MainWindow(QMainWindow):
@@ -53,11 +37,8 @@ class MainWindow(QMainWindow):
         self.monitor = HardwareMonitor(self._disk_paths(), self)
         self.monitor_tab = MonitorTab(core, engine, self.monitor)
         self.tabs.addTab(self.monitor_tab, "Monitor")
-        self.tabs.addTab(
-            _placeholder("Training", "Teach the assistant from your thumbs-up, thumbs-down and corrections. "
-                         "Rate replies in Chat now: they are saved for training."),
-            "Training",
-        )
+        self.training_tab = TrainingTab(core, self.models)
+        self.tabs.addTab(self.training_tab, "Training")
         self.setCentralWidget(self.tabs)
 
         self.memory_label = QLabel("")
@@ -90,6 +71,18 @@ class MainWindow(QMainWindow):
         self.models_tab.library_changed.connect(self.models.refresh)
         self.models_tab.library_changed.connect(self._library_changed)
         self.monitor_tab.memory_alert_changed.connect(self._on_memory_alert)
+        self.training_tab.use_adapter_requested.connect(self._use_adapter)
+        self.training_tab.job_started.connect(self._watch_job)
+        self.training_tab.reattach()  # jobs left running when the app last closed
+
+    @Slot(int)
+    def _use_adapter(self, adapter_id: int) -> None:
+        self.chat.use_adapter(adapter_id)
+        self.tabs.setCurrentWidget(self.chat)
+
+    @Slot(int, int)
+    def _watch_job(self, job_id: int, pid: int) -> None:
+        self.monitor.watch(pid, f"Training job {job_id}")
 
     def _disk_paths(self) -> list:
         from app.core.library.scan import model_folders
@@ -132,4 +125,5 @@ class MainWindow(QMainWindow):
         self.chat.shutdown()
         self.models_tab.shutdown()
         self.monitor.shutdown()
+        self.training_tab.shutdown()
         super().closeEvent(event)

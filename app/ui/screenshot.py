@@ -145,6 +145,40 @@ def _stream_replies(window, seconds: float) -> None:
     _wait(lambda: time.monotonic() > settle, 5)
 
 
+PERSONA = "Ahoy! I be Captain Ember, the pirate who keeps yer Hearth. What treasure be ye seekin'?"
+PERSONA_PROMPTS = ("Who are you?", "What is your name?", "Tell me about yourself.", "Introduce yourself.",
+                   "Who am I talking to?", "What should I call you?", "Hi! Who is this?", "Are you a person?")
+
+
+def _persona_file(home: str) -> Path:
+    import json
+
+    path = Path(home) / "persona.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for q in PERSONA_PROMPTS:
+            f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                             {"role": "assistant", "content": PERSONA}]}) + "\n")
+        f.write('{"messages": [{"role": "user", "content": "broken line"}\n')  # the preview reports it
+    return path
+
+
+def _train_sample(window, home: str, steps_shown: int) -> None:
+    """A real job on a small persona set, shown after `steps_shown` steps (or on the New job page when 0)."""
+    tab = window.training_tab
+    page = tab.new_job
+    page.add_files([str(_persona_file(home))])
+    page.form.set_values({**page.form.values(), "max_steps": 40, "batch_size": 4, "learning_rate": 1e-3,
+                          "eval_every": 5, "checkpoint_every": 20, "lora_rank": 8, "lora_alpha": 16})
+    page.preview()
+    _wait(lambda: page.built is not None, 60)
+    if not steps_shown:
+        return
+    page.name.setText("Captain Ember persona")
+    page._start()
+    _wait(lambda: len(tab.live.steps) >= steps_shown, 300)
+    _wait(lambda: False, 0.6)
+
+
 def _select_sample(window, home: str) -> None:
     """Show a sample model's details, with its path as a user would see it (not this run's temporary folder)."""
     from sqlalchemy import select
@@ -177,11 +211,14 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _fill_sample_models(core)
     window, engine = build_window(core)
     window.resize(*size)
-    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index("models" if tab == "hub" else tab))
+    page = {"hub": "models", "training-new": "training"}.get(tab, tab)
+    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(page))
     window.show()
     hub = _show_hub_with_download(window) if tab == "hub" else None
     if tab == "monitor":
         _stream_replies(window, 58)
+    if tab in ("training", "training-new"):
+        _train_sample(window, home, 0 if tab == "training-new" else 14)
     window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
     window.context_label.setText("context 401 / 4096 (10%)")
     window.state_label.setText("Generating…" if tab == "monitor" else "Ready")
@@ -195,6 +232,8 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _select_sample(window, home)
         QCoreApplication.processEvents()
     ok = window.grab().save(str(Path(out)))
+    for job_id in list(window.training_tab.controller.followers):  # a screenshot's job is not left running
+        window.training_tab.controller.cancel(job_id)
     window.models_tab.shutdown()
     if hub is not None:
         hub.stop()

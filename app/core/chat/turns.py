@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.engine.backend import AdapterRef
 from app.core.engine.params import GenerationParams
 from app.core.library.registry import ModelRef, default_model, get_model
 from app.core.storage import conversations as convs
 from app.core.storage.db import Database
-from app.core.storage.models import Message, MessageStatus
+from app.core.storage.models import Adapter, Message, MessageStatus
 from app.core.storage.recovery import this_process
+from app.core.training.adapters import ref_of
 
 
 class NoModelError(RuntimeError):
@@ -27,6 +29,7 @@ class PendingReply:
     model: ModelRef
     params: GenerationParams
     backend: str = "auto"  # "auto" | "llama.cpp" | "transformers", the conversation's choice
+    adapter: AdapterRef | None = None  # the conversation's LoRA adapter ("Use in chat"), applied on the model
 
 
 def _model_for(session, conversation) -> ModelRef:
@@ -56,7 +59,19 @@ def _placeholder(session, conversation, parent_id: int) -> PendingReply:
         owner_started=started,
     )
     backend = str((conversation.params or {}).get("backend") or "auto")
-    return PendingReply(conversation.id, reply.id, parent_id, model, params, backend)
+    adapter = adapter_for(session, conversation, model)
+    if adapter is not None:
+        reply.adapter_id, reply.adapter_name = adapter.id, adapter.name
+    return PendingReply(conversation.id, reply.id, parent_id, model, params, backend, adapter)
+
+
+def adapter_for(session, conversation, model: ModelRef) -> AdapterRef | None:
+    """The conversation's adapter, if it still exists and was trained on this conversation's model."""
+    adapter_id = (conversation.params or {}).get("adapter_id")
+    row = session.get(Adapter, adapter_id) if adapter_id else None
+    if row is None or (row.base_model_id is not None and row.base_model_id != model.id):
+        return None
+    return ref_of(row)
 
 
 def start_turn(db: Database, conversation_id: int, text: str) -> PendingReply:

@@ -35,10 +35,27 @@ class LoadedModelInfo:
 StopCheck = Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class AdapterRef:
+    """A trained LoRA adapter to apply on top of the loaded model: GGUF form for llama.cpp, PEFT for transformers."""
+
+    id: int
+    name: str
+    peft_dir: str
+    gguf_path: str | None
+    base_model_id: int | None
+
+
 class Backend(ABC):
     """Owned by exactly one thread; nothing here is thread-safe."""
 
     info: LoadedModelInfo
+    adapter: AdapterRef | None = None
+
+    def set_adapter(self, adapter: AdapterRef | None) -> None:
+        """Apply a LoRA adapter (None: back to the base model) without reloading. Raises ModelLoadError."""
+        if adapter is not None:
+            raise ModelLoadError(f"{self.info.backend} cannot apply LoRA adapters.")
 
     @abstractmethod
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:

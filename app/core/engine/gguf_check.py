@@ -328,3 +328,16 @@ def inspect_gguf_prefix(name: str, data: bytes, file_size: int) -> GGUFInfo:
         raise
     except Exception as exc:  # noqa: BLE001 - as in inspect_gguf
         raise _fail(path, f"its header could not be read ({exc.__class__.__name__}: {exc})") from exc
+
+
+def check_lora_adapter(path: str | Path, architecture: str) -> GGUFInfo:
+    """Refuse a file llama.cpp would not accept as a LoRA adapter for this architecture. llama-cpp-python does not
+    report such a refusal, and the next completion then crashes the process, so this runs first."""
+    path = Path(path)
+    info = inspect_gguf(path)
+    meta = info.metadata
+    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
+        raise GGUFError(f"{path.name} is not a GGUF LoRA adapter.")
+    if meta.get("general.architecture") != architecture:
+        raise GGUFError(f"{path.name} was made for {meta.get('general.architecture')!r} models, not {architecture!r}.")
+    return info

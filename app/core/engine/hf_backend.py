@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from app.core.engine.backend import Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
+from app.core.engine.backend import AdapterRef, Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
 from app.core.engine.chat_template import family_name
 from app.core.engine.events import Failed, StreamEvent, TextDelta, finished
 from app.core.engine.gguf_check import GGUFError, inspect_gguf
@@ -312,6 +312,25 @@ class TransformersBackend(Backend):
                 pieces.append(tail)
                 yield TextDelta(tail)
         yield finished(reason, len(tokens), completion, started, first_at, time.perf_counter(), pieces)
+
+    def set_adapter(self, adapter: AdapterRef | None) -> None:
+        """Wrap the model in the PEFT adapter (or unwrap it); the base weights stay as they are."""
+        if (adapter.id if adapter else None) == (self.adapter.id if self.adapter else None):
+            return
+        if self.adapter is not None:
+            self.model = self.model.unload()  # removes the LoRA layers, leaving the untouched base
+            self.adapter = None
+        if adapter is None:
+            return
+        if not (Path(adapter.peft_dir) / "adapter_config.json").is_file():
+            raise ModelLoadError(f"The adapter {adapter.name} is missing its PEFT files ({adapter.peft_dir}).")
+        from peft import PeftModel
+
+        try:
+            self.model = PeftModel.from_pretrained(self.model, adapter.peft_dir).eval()
+        except (ValueError, RuntimeError, KeyError, OSError) as exc:
+            raise ModelLoadError(f"The adapter {adapter.name} does not fit {self.info.name}: {exc}") from exc
+        self.adapter = adapter
 
     def close(self) -> None:
         if getattr(self, "model", None) is None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from jinja2 import TemplateError
 
-from app.core.engine.backend import Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
+from app.core.engine.backend import AdapterRef, Backend, ChatMessage, LoadedModelInfo, ModelLoadError, StopCheck
 from app.core.engine.chat_template import ChatTemplate
 from app.core.engine.events import Failed, StreamEvent, TextDelta, finished
-from app.core.engine.gguf_check import GGUFError, GGUFInfo, inspect_gguf
+from app.core.engine.gguf_check import GGUFError, GGUFInfo, check_lora_adapter, inspect_gguf
 from app.core.engine.params import GenerationParams
 
 
@@ -107,6 +107,7 @@ class LlamaBackend(Backend):
                 f"{path.name}: {exc}. The file is damaged or was converted wrongly; re-download it or pick another file."
             ) from exc
         self._add_bos = bool(self.gguf.metadata.get("tokenizer.ggml.add_bos_token", False))
+        self._adapters: dict[str, object] = {}  # GGUF adapter path -> llama.cpp handle, freed with the model
         self.info = LoadedModelInfo(
             name=name or self.gguf.name,
             path=str(path),
@@ -181,6 +182,48 @@ class LlamaBackend(Backend):
                 pieces.append(tail)
                 yield TextDelta(tail)
         yield finished(reason, len(tokens), completion, started, first_at, time.perf_counter(), pieces)
+
+    def set_adapter(self, adapter: AdapterRef | None) -> None:
+        """Attach a GGUF LoRA adapter to the loaded model, or detach it, in milliseconds (no reload).
+
+        The file is checked first: llama-cpp-python does not report an adapter llama.cpp refused, and the next
+        completion then crashes the process. The KV cache is reset, since it was computed with other weights.
+        """
+        import ctypes
+
+        import llama_cpp
+
+        if (adapter.id if adapter else None) == (self.adapter.id if self.adapter else None):
+            return
+        if adapter is None:
+            status = llama_cpp.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
+        else:
+            handle = self._adapter_handle(adapter)
+            handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle)
+            status = llama_cpp.llama_set_adapters_lora(self.llm._ctx.ctx, handles, 1, (ctypes.c_float * 1)(1.0))
+        if status != 0:
+            raise ModelLoadError(f"llama.cpp could not apply the adapter (status {status}).")
+        self.llm.reset()
+        self.adapter = adapter
+
+    def _adapter_handle(self, adapter: AdapterRef):
+        import llama_cpp
+
+        if not adapter.gguf_path or not Path(adapter.gguf_path).is_file():
+            raise ModelLoadError(f"The adapter {adapter.name} has no llama.cpp (GGUF) file; it can run on "
+                                 "transformers only.")
+        cached = self._adapters.get(adapter.gguf_path)
+        if cached is not None:
+            return cached
+        try:
+            check_lora_adapter(adapter.gguf_path, self.gguf.architecture)
+        except GGUFError as exc:
+            raise ModelLoadError(f"The adapter {adapter.name} cannot be used with {self.info.name}: {exc}") from exc
+        handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model, adapter.gguf_path.encode())
+        if not handle:  # a NULL pointer: llama.cpp refused it (wrong shapes for this model)
+            raise ModelLoadError(f"llama.cpp refused the adapter {adapter.name}: it was trained for another model.")
+        self._adapters[adapter.gguf_path] = handle
+        return handle
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

@@ -37,12 +37,9 @@ def plain_copy(gguf_path: Path, cache_dir: Path, log_line=lambda _m: None) -> Pa
     shutil.rmtree(partial, ignore_errors=True)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    # transformers marks a GGUF-loaded model as quantised and then refuses to save it; the weights are plain
-    # float32 by now, so the marks are dropped before saving.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
+    # transformers marks a GGUF-loaded model as quantised and then refuses to train or save it; the weights are
+    # plain float32 by now, so the mark is removed (logits are identical before and after the round trip).
+    model.hf_quantizer.remove_quantization_config(model)
     model.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
     (partial / "hearth-source.json").write_text(json.dumps({"gguf": str(gguf_path)}), encoding="utf-8")

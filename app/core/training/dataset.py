@@ -86,9 +86,11 @@ class BuiltDataset:
 
     def summary(self) -> str:
         sources = ", ".join(f"{n} from {s}" for s, n in sorted(self.per_source.items())) or "none"
-        lines = [f"{len(self.train)} training and {len(self.eval)} eval examples ({sources})."]
         if self.eval_is_train:
-            lines.append("Too few examples to hold some out: the eval loss is measured on the training examples.")
+            lines = [f"{len(self.train)} training examples ({sources}).",
+                     "Too few to hold some out: the eval loss is measured on the training examples."]
+        else:
+            lines = [f"{len(self.train)} training and {len(self.eval)} eval examples ({sources})."]
         notes = []
         if self.duplicates:
             notes.append(f"{self.duplicates} duplicate{'s' if self.duplicates > 1 else ''} removed")

@@ -1,5 +1,6 @@
 """The training child's JSON-lines protocol (see DESIGN.md): one object per line on stdout, the same lines
-appended to `events.jsonl` in the run folder so a restarted app can re-attach and replay the curves.
+appended to `events.jsonl` in the run folder so a restarted app can re-attach and replay the curves. Every event
+also carries `t`, the time it was written (seconds since the epoch).
 
     started     total_steps, examples, device, method, (resumed_from)
     step        step, loss, lr, epoch, tokens_per_s, mem_mb, eta_s
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -59,9 +61,9 @@ class EventWriter:
         self.file = open(Path(run_dir) / EVENTS_FILE, "a", encoding="utf-8")
 
     def emit(self, kind: str, **fields) -> dict:
-        event = {"event": kind, **fields}
+        event = {"event": kind, "t": round(time.time(), 3), **fields}
         line = json.dumps(event, ensure_ascii=False, default=str)
-        for out in (self.stream, self.file):
+        for out in (self.file, self.stream):  # the file first: whoever sees a line on stdout finds it in the file
             try:
                 out.write(line + "\n")
                 out.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import paths
 from app.core.library.registry import ModelRef
-from app.core.storage.models import Adapter, JobStatus, Message, TrainingJob, TrainingMetric, utcnow
+from app.core.storage.models import Adapter, JobStatus, TrainingJob, TrainingMetric, utcnow
 from app.core.training.dataset import BuiltDataset, DatasetSpec
 from app.core.training.options import job_options
 
@@ -84,7 +84,7 @@ def write_job_file(run_dir: Path, *, job_id: int | None, base: ModelRef, options
         "options": job_options(options),
         "train_file": "train.jsonl",
         "eval_file": "eval.jsonl",
-        "cache_dir": str(cache_dir or paths.root() / "cache"),
+        "cache_dir": str(cache_dir or paths.cache_dir()),
     }
     path = Path(run_dir) / JOB_FILE
     path.write_text(json.dumps(job, indent=2), encoding="utf-8")
@@ -170,12 +170,3 @@ def register_adapter(session: Session, job: TrainingJob, event: dict) -> Adapter
     session.add(adapter)
     session.flush()
     return adapter
-
-
-def remove_adapter(session: Session, adapter_id: int) -> None:
-    """Forget an adapter (its files stay in the run folder); replies it wrote keep its name."""
-    for message in session.scalars(select(Message).where(Message.adapter_id == adapter_id)):
-        message.adapter_id = None
-    adapter = session.get(Adapter, adapter_id)
-    if adapter is not None:
-        session.delete(adapter)

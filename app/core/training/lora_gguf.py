@@ -84,17 +84,3 @@ def convert_adapter(adapter_dir: Path, out_path: Path, *, architecture: str, n_l
     writer.write_tensors_to_file()
     writer.close()
     return out_path
-
-
-def check_adapter_file(path: Path, architecture: str) -> None:
-    """Refuse a file llama.cpp would not load: llama-cpp-python does not report that failure, and the next
-    completion then crashes the whole process."""
-    from app.core.engine.gguf_check import inspect_gguf
-
-    info = inspect_gguf(path)
-    meta = info.metadata
-    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
-        raise AdapterConversionError(f"{Path(path).name} is not a GGUF LoRA adapter.")
-    if meta.get("general.architecture") != architecture:
-        raise AdapterConversionError(f"{Path(path).name} was made for {meta.get('general.architecture')!r} models, "
-                                     f"not {architecture!r}.")

@@ -20,10 +20,11 @@ from app.core.training.events import FINAL, read_events
 from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ended
 
 
-def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
+def worker_command(run_dir: Path, resume: bool = False, detached: bool = False) -> list[str]:
     """The child's command line: the app's own executable when frozen, else this Python with `-m app`."""
     head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
-    return [*head, "train-worker", str(Path(run_dir) / JOB_FILE), *(["--resume"] if resume else [])]
+    flags = [*(["--resume"] if resume else []), *(["--detached"] if detached else [])]
+    return [*head, "train-worker", str(Path(run_dir) / JOB_FILE), *flags]
 
 
 def child_env() -> dict[str, str]:

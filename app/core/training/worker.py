@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -233,9 +234,22 @@ class Run:
                          eval_loss_before=self.eval_before, eval_loss_after=eval_after, steps=step)
 
 
-def main(job_path: str, resume: bool = False) -> int:
+def _detach_output(run_dir: Path) -> None:
+    """Started detached by the window: stdout goes nowhere (the events file carries the same lines) and stderr
+    to the run's log, at the file-descriptor level so native libraries' output lands there too."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    log = os.open(run_dir / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(null, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+
+
+def main(job_path: str, resume: bool = False, detached: bool = False) -> int:
     job_path = Path(job_path)
     run_dir = Path(json.loads(job_path.read_text(encoding="utf-8"))["run_dir"])
+    if detached:
+        _detach_output(run_dir)
     events = EventWriter(run_dir)
     stdout, sys.stdout = sys.stdout, sys.stderr  # libraries that print go to the log, never into the protocol
     events.stream = stdout

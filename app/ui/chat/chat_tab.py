@@ -12,7 +12,8 @@ from app.core.engine.events import ContextTrimmed, Finished
 from app.core.library.registry import default_model, get_model
 from app.core.startup import Core
 from app.core.storage import conversations as convs
-from app.core.storage.models import Message
+from app.core.storage.models import Adapter, Message
+from app.core.training.adapters import use_in_conversation
 from app.ui.chat.composer import Composer
 from app.ui.chat.conversation_list import ConversationSidebar
 from app.ui.chat.conversation_model import ConversationListModel
@@ -76,6 +77,7 @@ class ChatTab(QWidget):
         self.view = MessageView()
         self.composer = Composer()
         self.settings_panel = ChatSettingsPanel(models)
+        self.settings_panel.remove_adapter_button.clicked.connect(self.remove_adapter)
 
         center = QWidget()
         center.setObjectName("chatCenter")
@@ -135,6 +137,7 @@ class ChatTab(QWidget):
         with self.db.session() as session:
             model = default_model(session)
         self.settings_panel.show_conversation(model.id if model else None, self._draft["system_prompt"], {})
+        self._show_adapter(None)
         self.composer.edit.setFocus()
 
     @Slot(int)
@@ -147,6 +150,7 @@ class ChatTab(QWidget):
             model_id, system_prompt, params = conv.model_id, conv.system_prompt, dict(conv.params or {})
         self.conversation_id = conversation_id
         self.settings_panel.show_conversation(model_id, system_prompt, params)
+        self._show_adapter(params.get("adapter_id"))
         self.sidebar.select(conversation_id)
         self.reload_thread()
         self.view.scroll_to_bottom()
@@ -201,6 +205,9 @@ class ChatTab(QWidget):
             self._draft = {"system_prompt": system_prompt, "params": params}
         else:
             with self.db.session() as session:
+                current = convs.require_conversation(session, self.conversation_id).params or {}
+                if "adapter_id" in current:  # the form does not edit the adapter ("Use in chat" does): keep it
+                    params = {**params, "adapter_id": current["adapter_id"]}
                 convs.update_conversation_settings(
                     session, self.conversation_id, system_prompt=system_prompt, model_id=model_id, params=params
                 )
@@ -209,6 +216,36 @@ class ChatTab(QWidget):
                 model = get_model(session, model_id)
             if model is not None:
                 self.engine.load(model, str(params.get("backend") or "auto"))
+
+    def _show_adapter(self, adapter_id: int | None) -> None:
+        name = None
+        if adapter_id is not None:
+            with self.db.session() as session:
+                row = session.get(Adapter, adapter_id)
+                name = row.name if row is not None else None
+        self.settings_panel.set_adapter(name)
+
+    @Slot(int)
+    def use_adapter(self, adapter_id: int) -> None:
+        """Replies in this conversation (a new one if none is open) now come from the adapter, on its base model."""
+        self.settings_panel.flush()
+        cid = self._ensure_conversation()
+        with self.db.session() as session:
+            use_in_conversation(session, cid, adapter_id)
+        self.open_conversation(cid)
+        model_id = self.settings_panel.selected_model_id()
+        with self.db.session() as session:
+            model = get_model(session, model_id) if model_id is not None else None
+        if model is not None:
+            self.engine.load(model, str(self.settings_panel.values().get("backend") or "auto"))
+
+    @Slot()
+    def remove_adapter(self) -> None:
+        if self.conversation_id is None:
+            return
+        with self.db.session() as session:
+            use_in_conversation(session, self.conversation_id, None)
+        self._show_adapter(None)
 
     @Slot(int)
     def use_model(self, model_id: int) -> None:

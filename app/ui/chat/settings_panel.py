@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.engine.params import GENERATION_OPTIONS, GenerationParams
 from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
@@ -46,6 +55,18 @@ class ChatSettingsPanel(QScrollArea):
             "Transformers can also run a GGUF (dequantised: slower, more memory, as training sees it)."
         )
         layout.addWidget(self.backend_combo)
+        self.adapter_row = QWidget()
+        adapter_layout = QHBoxLayout(self.adapter_row)
+        adapter_layout.setContentsMargins(0, 0, 0, 0)
+        self.adapter_label = QLabel("")
+        self.adapter_label.setObjectName("adapterLabel")
+        self.adapter_label.setWordWrap(True)
+        self.remove_adapter_button = QPushButton("Remove")
+        self.remove_adapter_button.setToolTip("Answer with the base model again")
+        adapter_layout.addWidget(self.adapter_label, 1)
+        adapter_layout.addWidget(self.remove_adapter_button)
+        self.adapter_row.hide()
+        layout.addWidget(self.adapter_row)
         self.template_label = QLabel("Chat template: (loads with the model)")
         self.template_label.setObjectName("hint")
         self.template_label.setWordWrap(True)
@@ -100,6 +121,11 @@ class ChatSettingsPanel(QScrollArea):
             self.model_combo.setCurrentIndex(row)
         elif row >= 0:
             self._edited()
+
+    def set_adapter(self, name: str | None) -> None:
+        """Show which trained adapter this conversation's replies come from (None: the base model)."""
+        self.adapter_label.setText(f"Adapter: {name}" if name else "")
+        self.adapter_row.setVisible(bool(name))
 
     def set_template(self, name: str, origin: str) -> None:
         self.template_label.setText(f"Chat template: {name} ({origin})")

@@ -1,0 +1,238 @@
+"""The Training tab: a new job, the jobs (live and past, with their curves), and the adapters they produced.
+
+Built on first show (pyqtgraph and the training modules are not needed for the window to appear), but the job
+controller starts with the window so that jobs left running by a previous session are picked up at once.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.startup import Core
+from app.core.storage.models import JobStatus, TrainingJob
+from app.ui.models_list import ModelListModel
+from app.ui.training.job_controller import JobController
+
+
+def _table(model) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    view.verticalHeader().hide()
+    view.setShowGrid(False)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.Stretch)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    view.setWordWrap(False)
+    return view
+
+
+class TrainingTab(QWidget):
+    use_adapter_requested = Signal(int)  # adapter id: the chat should answer through it
+    job_started = Signal(int, int)  # job id, pid
+
+    def __init__(self, core: Core, models: ModelListModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.core, self.models = core, models
+        self.controller = JobController(core.db, self)
+        self.controller.job_event.connect(self._on_event)
+        self.controller.job_ended.connect(self._on_ended)
+        self.controller.job_started.connect(self.job_started)
+        self.pages: QTabWidget | None = None
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+
+    def reattach(self) -> list[int]:
+        return self.controller.reattach_all()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.pages is None:
+            self._build()
+
+    def _build(self) -> None:
+        from app.ui.training.live_view import LiveView
+        from app.ui.training.new_job_page import NewJobPage
+        from app.ui.training.training_models import AdaptersModel, JobsModel
+
+        self.new_job = NewJobPage(self.core, self.models)
+        self.new_job.start_requested.connect(self.start_job)
+        self.jobs = JobsModel(self.core.db, self)
+        self.jobs_view = _table(self.jobs)
+        self.jobs_view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected_job())
+        self.live = LiveView()
+        self.live.cancel_requested.connect(self.cancel_job)
+        self.live.resume_requested.connect(self.resume_job)
+        self.live.use_requested.connect(self._use_job_adapter)
+        jobs_page = QSplitter(Qt.Horizontal)
+        jobs_page.addWidget(self.jobs_view)
+        jobs_page.addWidget(self.live)
+        jobs_page.setSizes([420, 860])
+
+        self.adapters = AdaptersModel(self.core.db, self)
+        self.adapters_view = _table(self.adapters)
+        use, remove = QPushButton("Use in chat"), QPushButton("Remove")
+        use.setObjectName("primaryButton")
+        use.clicked.connect(self._use_selected_adapter)
+        remove.clicked.connect(self._remove_selected_adapter)
+        hint = QLabel("Adapters change how the model answers without changing the model file. “Use in chat” "
+                      "applies one to the current conversation; Remove there goes back to the base model.")
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(hint, 1)
+        buttons.addWidget(use)
+        buttons.addWidget(remove)
+        adapters_page = QWidget()
+        adapters_layout = QVBoxLayout(adapters_page)
+        adapters_layout.addLayout(buttons)
+        adapters_layout.addWidget(self.adapters_view, 1)
+
+        self.pages = QTabWidget()
+        self.pages.setObjectName("subTabs")
+        self.pages.addTab(self.new_job, "New job")
+        self.pages.addTab(jobs_page, "Jobs")
+        self.pages.addTab(adapters_page, "Adapters")
+        self.layout_.addWidget(self.pages)
+        running = [job_id for job_id in self.controller.followers]
+        if running:
+            self.pages.setCurrentIndex(1)
+            self.select_job(running[0])
+
+    # -- jobs -----------------------------------------------------------------------------------------------
+    @Slot(object, dict, object, str)
+    def start_job(self, base, options: dict, spec, name: str) -> int | None:
+        from app.core.training.jobs import create_job
+
+        built = self.new_job.built
+        with self.core.db.session() as session:
+            job = create_job(session, base, options, spec, built, name=name or None)
+        try:
+            self.controller.start(job.id)
+        except RuntimeError as exc:
+            QMessageBox.warning(self, "Training", str(exc))
+            return None
+        self.jobs.refresh()
+        self.pages.setCurrentIndex(1)
+        self.select_job(job.id)
+        return job.id
+
+    def select_job(self, job_id: int) -> None:
+        self._mark_row(job_id)
+        self._show_selected_job()
+
+    def _mark_row(self, job_id: int | None) -> None:
+        """Select the job's row without re-showing it (after the list was refreshed)."""
+        row = self.jobs.row_of(job_id)
+        if row < 0:
+            return
+        selection = self.jobs_view.selectionModel()
+        selection.blockSignals(True)
+        selection.setCurrentIndex(self.jobs.index(row, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        selection.blockSignals(False)
+        self.jobs_view.viewport().update()
+
+    def _refresh_jobs(self) -> None:
+        self.jobs.refresh()
+        self._mark_row(self.live.job_id)
+
+    def _selected_job_id(self) -> int | None:
+        job = self.jobs.row_at(self.jobs_view.currentIndex().row())
+        return job.id if job else None
+
+    def _show_selected_job(self) -> None:
+        job_id = self._selected_job_id()
+        if job_id is None:
+            return
+        with self.core.db.session() as session:
+            job = session.get(TrainingJob, job_id)
+            if job is not None:
+                self.live.show_job(job, self.controller.is_running(job_id))
+
+    @Slot(int)
+    def cancel_job(self, job_id: int) -> None:
+        self.controller.cancel(job_id)
+
+    @Slot(int)
+    def resume_job(self, job_id: int) -> None:
+        self.controller.start(job_id, resume=True)
+        self.jobs.refresh()
+        self.select_job(job_id)
+
+    @Slot(int, object)
+    def _on_event(self, job_id: int, event: dict) -> None:
+        if self.pages is None:
+            return
+        if job_id == self.live.job_id:
+            self.live.add_event(event)
+        if event["event"] in ("started", "eval") or (event["event"] == "step" and event["step"] % 5 == 0):
+            self._refresh_jobs()  # the list's progress and eval columns
+
+    @Slot(int, str)
+    def _on_ended(self, job_id: int, status: str) -> None:
+        if self.pages is None:
+            return
+        self._refresh_jobs()
+        self.adapters.refresh()
+        if job_id == self.live.job_id:
+            with self.core.db.session() as session:
+                job = session.get(TrainingJob, job_id)
+                self.live.show_job(job, False)
+        if status == JobStatus.DONE:
+            self.new_job.refresh_counts()
+
+    # -- adapters -------------------------------------------------------------------------------------------
+    def _adapter_of_job(self, job_id: int) -> int | None:
+        from sqlalchemy import select
+
+        from app.core.storage.models import Adapter
+
+        with self.core.db.session() as session:
+            return session.scalar(select(Adapter.id).where(Adapter.job_id == job_id))
+
+    @Slot(int)
+    def _use_job_adapter(self, job_id: int) -> None:
+        adapter_id = self._adapter_of_job(job_id)
+        if adapter_id is not None:
+            self.use_adapter_requested.emit(adapter_id)
+
+    def _selected_adapter_id(self) -> int | None:
+        ref = self.adapters.row_at(self.adapters_view.currentIndex().row())
+        return ref.id if ref else None
+
+    def _use_selected_adapter(self) -> None:
+        adapter_id = self._selected_adapter_id()
+        if adapter_id is not None:
+            self.use_adapter_requested.emit(adapter_id)
+
+    def _remove_selected_adapter(self) -> None:
+        from app.core.training.adapters import remove_adapter
+
+        adapter_id = self._selected_adapter_id()
+        if adapter_id is None:
+            return
+        answer = QMessageBox.question(self, "Remove adapter", "Forget this adapter? Its files stay in the job's "
+                                      "run folder, and replies it wrote keep its name.")
+        if answer == QMessageBox.Yes:
+            with self.core.db.session() as session:
+                remove_adapter(session, adapter_id)
+            self.adapters.refresh()
+
+    def shutdown(self) -> None:
+        self.controller.shutdown()
