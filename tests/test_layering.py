@@ -34,3 +34,26 @@ def test_the_window_does_not_import_the_hub_client_at_start():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_training_tab_leaves_torch_to_the_training_child(tmp_path):
+    """Opening the Training tab and previewing a dataset needs no torch, transformers, peft or bitsandbytes."""
+    code = (
+        "import os, sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from app.core.startup import open_core\n"
+        "from app.ui.app import build_window\n"
+        "core = open_core(); win, engine = build_window(core); win.show()\n"
+        "win.tabs.setCurrentWidget(win.training_tab); app.processEvents()\n"
+        "page = win.training_tab.new_job; page.preview()\n"
+        "import time\n"
+        "end = time.time() + 60\n"
+        "while time.time() < end and page.building: app.processEvents(); time.sleep(0.02)\n"
+        "print(sorted(m for m in ('torch','transformers','peft','bitsandbytes') if m in sys.modules))\n"
+        "engine.shutdown(); win.close()\n"
+    )
+    env = {**__import__("os").environ, "HEARTH_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

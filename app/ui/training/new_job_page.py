@@ -77,7 +77,7 @@ class NewJobPage(QWidget):
         self.files = QStringListModel(self)
         self.files_view = QListView()
         self.files_view.setModel(self.files)
-        self.files_view.setFixedHeight(64)
+        self.files_view.setFixedHeight(52)
         add_file, remove_file = QPushButton("Add JSONL…"), QPushButton("Remove")
         add_file.clicked.connect(self._add_file)
         remove_file.clicked.connect(self._remove_file)
@@ -98,11 +98,12 @@ class NewJobPage(QWidget):
         self.examples = QPlainTextEdit()
         self.examples.setReadOnly(True)
         self.examples.setObjectName("examplePreview")
+        self.examples.setMinimumHeight(60)
         self.problems = QStringListModel(self)
         self.problems_view = QListView()
         self.problems_view.setModel(self.problems)
         self.problems_view.setObjectName("problemList")
-        self.problems_view.setFixedHeight(56)
+        self.problems_view.setFixedHeight(48)
         self.problems_view.hide()
 
         left = QVBoxLayout()
@@ -166,8 +167,9 @@ class NewJobPage(QWidget):
         right.addWidget(self.name)
         right.addWidget(self.start_button)
 
+        left.setSpacing(4)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(16, 8, 16, 12)
+        layout.setContentsMargins(16, 4, 16, 8)
         layout.setSpacing(20)
         layout.addLayout(left, 3)
         layout.addLayout(right, 2)
@@ -273,7 +275,7 @@ class NewJobPage(QWidget):
         self.summary.setText(built.summary())
         self.problems.setStringList([str(p) for p in built.problems])
         self.problems_view.setVisible(bool(built.problems))
-        bins = built.histogram(bins=8)
+        bins = built.histogram(bins=6)
         while bins and not bins[-1][2]:
             bins.pop()
         peak = max((count for *_, count in bins), default=1) or 1

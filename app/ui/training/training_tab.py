@@ -83,7 +83,7 @@ class TrainingTab(QWidget):
         jobs_page = QSplitter(Qt.Horizontal)
         jobs_page.addWidget(self.jobs_view)
         jobs_page.addWidget(self.live)
-        jobs_page.setSizes([420, 860])
+        jobs_page.setSizes([470, 810])
 
         self.adapters = AdaptersModel(self.core.db, self)
         self.adapters_view = _table(self.adapters)
@@ -181,8 +181,8 @@ class TrainingTab(QWidget):
             return
         if job_id == self.live.job_id:
             self.live.add_event(event)
-        if event["event"] in ("started", "eval") or (event["event"] == "step" and event["step"] % 5 == 0):
-            self._refresh_jobs()  # the list's progress and eval columns
+        if event["event"] in ("started", "step", "eval"):
+            self._refresh_jobs()  # the list's progress and eval columns (a small query, once a step at most)
 
     @Slot(int, str)
     def _on_ended(self, job_id: int, status: str) -> None:
