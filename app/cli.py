@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     worker.add_argument("--detached", action="store_true", help="write stderr to the run folder, stdout nowhere")
 
+    bench_train = bench_sub.add_parser(
+        "train", help="training tokens/s of Hearth's worker vs a plain transformers + peft Trainer script"
+    )
+    bench_train.add_argument("--steps", type=int, default=24)
+    bench_train.add_argument("--batch", type=int, default=8)
+
     probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
     probe.add_argument("what", choices=("shown", "idle-rss"))
     return parser
@@ -100,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.bench.download_bench import main as bench_download
 
         return bench_download(["--size-mb", str(args.size_mb), "--rounds", str(args.rounds)])
+    if args.command == "bench" and args.bench_what == "train":
+        from app.bench.train_bench import main as bench_train
+
+        return bench_train(steps=args.steps, batch=args.batch)
     if args.command == "bench" and args.bench_what == "monitor":
         from app.bench.monitor_bench import main as bench_monitor
 

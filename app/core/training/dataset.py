@@ -66,6 +66,7 @@ class BuiltDataset:
     cut: int = 0
     dropped: int = 0
     eval_is_train: bool = False  # too few examples to hold some out: eval loss is measured on the training set
+    eval_requested: bool = True  # False when building only for export (no split)
 
     @property
     def items(self) -> list[Item]:
@@ -86,7 +87,9 @@ class BuiltDataset:
 
     def summary(self) -> str:
         sources = ", ".join(f"{n} from {s}" for s, n in sorted(self.per_source.items())) or "none"
-        if self.eval_is_train:
+        if not self.eval_requested:
+            lines = [f"{len(self.train)} examples ({sources})."]
+        elif self.eval_is_train:
             lines = [f"{len(self.train)} training examples ({sources}).",
                      "Too few to hold some out: the eval loss is measured on the training examples."]
         else:
@@ -171,7 +174,7 @@ def build(spec: DatasetSpec, tokenizer: TrainingTokenizer, session=None, source:
         train, held = items[n_eval:], items[:n_eval]
     per_source = Counter(i.example.source for i in items)
     return BuiltDataset(train, held, problems, per_source, len(source.examples) - len(unique), cut, dropped,
-                        eval_is_train)
+                        eval_is_train, spec.eval_fraction > 0)
 
 
 def _empty_reason(spec: DatasetSpec, problems: list[Problem], dropped: int) -> str:

@@ -3,7 +3,7 @@ appended to `events.jsonl` in the run folder so a restarted app can re-attach an
 also carries `t`, the time it was written (seconds since the epoch).
 
     started     total_steps, examples, device, method, (resumed_from)
-    step        step, loss, lr, epoch, tokens_per_s, mem_mb, eta_s
+    step        step, loss, lr, epoch, tokens (real, unpadded, this step), tokens_per_s, mem_mb, eta_s
     eval        step, eval_loss
     checkpoint  step, path
     log         message                      (a line for the live view's log)

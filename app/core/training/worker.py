@@ -119,15 +119,27 @@ class Run:
                 torch.tensor(batch.labels, device=self.device))
 
     def _loss_sum(self, batch):
-        """Summed cross-entropy over the reply tokens, and how many there were."""
+        """Summed cross-entropy over the reply tokens, and how many there were.
+
+        The output layer runs only where there is something to learn: for a small model its vocabulary-wide
+        logits are a large share of the compute, and by far the largest tensor, while the prompt's positions
+        carry no loss. Models whose logits need more than the output layer (soft-capping) take the long way.
+        """
         import torch.nn.functional as F
 
         ids, attention, labels = self._tensors(batch)
-        logits = self.model(input_ids=ids, attention_mask=attention).logits[:, :-1, :]
         targets = labels[:, 1:]
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
-                               ignore_index=IGNORE, reduction="sum")
-        return loss, int((targets != IGNORE).sum())
+        keep = targets != IGNORE
+        base = self.model.get_base_model()
+        body, head = getattr(base, "model", None), getattr(base, "lm_head", None)
+        if body is None or head is None or getattr(base.config, "final_logit_softcapping", None):
+            logits = self.model(input_ids=ids, attention_mask=attention).logits[:, :-1, :]
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                   ignore_index=IGNORE, reduction="sum")
+            return loss, int(keep.sum())
+        hidden = body(input_ids=ids, attention_mask=attention).last_hidden_state[:, :-1, :]
+        logits = head(hidden[keep]).float()
+        return F.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
 
     def evaluate(self) -> float:
         import torch
@@ -207,7 +219,8 @@ class Run:
             per_step = (time.perf_counter() - started) / (step - first_step)
             self.events.emit(
                 "step", step=step, loss=round(loss_total / trained, 5), lr=self.scheduler.get_last_lr()[0],
-                epoch=round(step / self.per_epoch, 3), tokens_per_s=round(real / (time.perf_counter() - step_started), 1),
+                epoch=round(step / self.per_epoch, 3), tokens=real,
+                tokens_per_s=round(real / (time.perf_counter() - step_started), 1),
                 mem_mb=round(_memory_mb(self.device)), eta_s=round(per_step * (self.total - step), 1),
             )
             if opts["eval_every"] and step % opts["eval_every"] == 0 and step < self.total:
