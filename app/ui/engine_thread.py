@@ -44,6 +44,8 @@ class EngineWorker(QObject):
     memory_measured = Signal(int)  # a model's measured peak memory grew (the library shows it)
     benchmark_finished = Signal(int, object)  # model id, result dict
     benchmark_failed = Signal(int, str)
+    comparison_finished = Signal(int, str, str)  # request id, the base model's reply, the adapter's reply
+    comparison_failed = Signal(int, str)
 
     def __init__(self, db: Database, host: ModelHost):
         super().__init__()
@@ -117,6 +119,38 @@ class EngineWorker(QObject):
             self._measure()
             self.state_changed.emit("idle")
 
+    @Slot(int, object, object, str, object)
+    def compare(self, request_id: int, model: ModelRef, adapter, prompt: str, params) -> None:
+        """One prompt answered by the base model and by the adapter, same settings and seed (the blind A/B)."""
+        from app.core.engine.backend import ChatMessage
+
+        if self.load(model) is None:
+            self.comparison_failed.emit(request_id, f"{model.name} could not be loaded.")
+            return
+        self.state_changed.emit("generating")
+        replies = []
+        try:
+            for variant in (None, adapter):
+                self.host.backend.set_adapter(variant)
+                events = list(self.host.backend.stream([ChatMessage("user", prompt)], params, lambda: False))
+                final = events[-1]
+                if isinstance(final, Failed):
+                    raise ModelLoadError(final.message)
+                replies.append(final.text)
+        except ModelLoadError as exc:
+            self.comparison_failed.emit(request_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - report, keep the engine alive
+            log.exception("comparison failed")
+            self.comparison_failed.emit(request_id, f"The comparison failed: {exc}")
+        else:
+            self.comparison_finished.emit(request_id, replies[0], replies[1])
+        finally:
+            try:
+                self.host.backend.set_adapter(None)  # the next chat reply applies its conversation's own adapter
+            except ModelLoadError:
+                pass
+            self.state_changed.emit("idle")
+
     @Slot(object)
     def generate(self, pending: PendingReply) -> None:
         mid = pending.assistant_id
@@ -177,6 +211,7 @@ class EngineController(QObject):
     _generate_requested = Signal(object)
     _unload_requested = Signal()
     _benchmark_requested = Signal(object)
+    _compare_requested = Signal(int, object, object, str, object)
 
     def __init__(self, db: Database, host: ModelHost, parent: QObject | None = None):
         super().__init__(parent)
@@ -188,6 +223,7 @@ class EngineController(QObject):
         self._generate_requested.connect(self.worker.generate)
         self._unload_requested.connect(self.worker.unload)
         self._benchmark_requested.connect(self.worker.benchmark)
+        self._compare_requested.connect(self.worker.compare)
         self.busy_ids: set[int] = set()
         self.worker.reply_started.connect(self._on_started)
         self.worker.reply_finished.connect(self._on_done)
@@ -213,6 +249,9 @@ class EngineController(QObject):
 
     def benchmark(self, model: ModelRef) -> None:
         self._benchmark_requested.emit(model)
+
+    def compare(self, request_id: int, model: ModelRef, adapter, prompt: str, params) -> None:
+        self._compare_requested.emit(request_id, model, adapter, prompt, params)
 
     @Slot(int)
     def _on_started(self, mid: int) -> None:

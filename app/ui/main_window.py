@@ -37,7 +37,7 @@ class MainWindow(QMainWindow):
         self.monitor = HardwareMonitor(self._disk_paths(), self)
         self.monitor_tab = MonitorTab(core, engine, self.monitor)
         self.tabs.addTab(self.monitor_tab, "Monitor")
-        self.training_tab = TrainingTab(core, self.models)
+        self.training_tab = TrainingTab(core, self.models, engine)
         self.tabs.addTab(self.training_tab, "Training")
         self.setCentralWidget(self.tabs)
 

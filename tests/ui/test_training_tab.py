@@ -77,6 +77,20 @@ def test_rate_correct_train_watch_the_loss_fall_and_use_it_in_chat(qtbot, window
     assert tab.live.losses[-1] < tab.live.losses[0] / 3, "the loss falls on the live chart"
     assert tab.live.use_button.isVisible() and tab.adapters.rowCount() == 1
 
+    dialog = tab.open_ab(tab.adapters.row_at(0).id)  # blind A/B before using it
+    dialog.prompt.setText("Who are you?")
+    with qtbot.waitSignal(window.engine.worker.comparison_finished, timeout=120000) as compared:
+        dialog.compare()
+    qtbot.waitUntil(lambda: dialog.pick_buttons[0].isEnabled(), timeout=5000)
+    _request, base_text, adapter_text = compared.args
+    shown = [r.toPlainText() for r in dialog.replies]
+    assert sorted(shown) == sorted([base_text, adapter_text]) and base_text != adapter_text
+    adapter_column = 0 if dialog.adapter_is_a else 1
+    assert shown[adapter_column] == adapter_text, "the dialog knows which side is the adapter"
+    dialog.pick(adapter_column)
+    assert tab.adapters.data(tab.adapters.index(0, 3)) == "1–0", "the adapter's win is stored and shown"
+    dialog.close()
+
     tab.live.use_button.click()
     chat = window.chat
     assert window.tabs.currentWidget() is chat and chat.settings_panel.adapter_row.isVisible()

@@ -47,9 +47,9 @@ class TrainingTab(QWidget):
     use_adapter_requested = Signal(int)  # adapter id: the chat should answer through it
     job_started = Signal(int, int)  # job id, pid
 
-    def __init__(self, core: Core, models: ModelListModel, parent: QWidget | None = None):
+    def __init__(self, core: Core, models: ModelListModel, engine=None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.core, self.models = core, models
+        self.core, self.models, self.engine = core, models, engine
         self.controller = JobController(core.db, self)
         self.controller.job_event.connect(self._on_event)
         self.controller.job_ended.connect(self._on_ended)
@@ -87,9 +87,11 @@ class TrainingTab(QWidget):
 
         self.adapters = AdaptersModel(self.core.db, self)
         self.adapters_view = _table(self.adapters)
-        use, remove = QPushButton("Use in chat"), QPushButton("Remove")
+        use, compare, remove = QPushButton("Use in chat"), QPushButton("A/B test…"), QPushButton("Remove")
         use.setObjectName("primaryButton")
         use.clicked.connect(self._use_selected_adapter)
+        compare.clicked.connect(lambda: self.open_ab())
+        compare.setToolTip("Send one prompt to the base model and to the adapter; pick the better answer blind.")
         remove.clicked.connect(self._remove_selected_adapter)
         hint = QLabel("Adapters change how the model answers without changing the model file. “Use in chat” "
                       "applies one to the current conversation; Remove there goes back to the base model.")
@@ -98,6 +100,7 @@ class TrainingTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(hint, 1)
         buttons.addWidget(use)
+        buttons.addWidget(compare)
         buttons.addWidget(remove)
         adapters_page = QWidget()
         adapters_layout = QVBoxLayout(adapters_page)
@@ -220,6 +223,28 @@ class TrainingTab(QWidget):
         adapter_id = self._selected_adapter_id()
         if adapter_id is not None:
             self.use_adapter_requested.emit(adapter_id)
+
+    def open_ab(self, adapter_id: int | None = None):
+        """The blind comparison for the selected (or given) adapter; returns the dialog (tests drive it)."""
+        from app.core.library.registry import get_model
+        from app.core.storage.models import Adapter
+        from app.core.training.adapters import ref_of
+        from app.ui.training.ab_dialog import ABDialog
+
+        adapter_id = adapter_id or self._selected_adapter_id()
+        if adapter_id is None or self.engine is None:
+            return None
+        with self.core.db.session() as session:
+            row = session.get(Adapter, adapter_id)
+            base = get_model(session, row.base_model_id) if row and row.base_model_id else None
+            ref = ref_of(row) if row else None
+        if base is None:
+            QMessageBox.information(self, "A/B test", "The adapter's base model is no longer in the library.")
+            return None
+        dialog = ABDialog(self.core.db, self.engine, base, ref, self)
+        dialog.verdict_recorded.connect(lambda *_: self.adapters.refresh())
+        dialog.show()
+        return dialog
 
     def _remove_selected_adapter(self) -> None:
         from app.core.training.adapters import remove_adapter
