@@ -10,15 +10,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.core.library.download_stats import format_bytes
 from app.core.library.fit import FitEstimate, MemoryBudget, Verdict, estimate
 from app.ui.background import run_in_background
+from app.ui.tables import row_table
 from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
 
 if TYPE_CHECKING:
@@ -103,19 +101,6 @@ class RepoFilesModel(_Table):
         return fit.verdict if fit else ""
 
 
-def _table(model) -> QTableView:
-    view = QTableView()
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    view.verticalHeader().hide()
-    view.setShowGrid(False)
-    view.setAlternatingRowColors(True)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeToContents)
-    header.setSectionResizeMode(0, QHeaderView.Stretch)
-    return view
 
 
 class HubPage(QWidget):
@@ -141,9 +126,9 @@ class HubPage(QWidget):
         self.message.setWordWrap(True)
 
         self.results = SearchResultsModel(self)
-        self.results_view = _table(self.results)
+        self.results_view = row_table(self.results)
         self.files = RepoFilesModel(self)
-        self.files_view = _table(self.files)
+        self.files_view = row_table(self.files)
         self.files_view.setItemDelegateForColumn(RepoFilesModel.columns.index("Fit"), FitBadgeDelegate(self.files_view))
         self.repo_title = QLabel("Pick a model to see its files")
         self.repo_title.setObjectName("detailsTitle")

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -24,23 +21,10 @@ from PySide6.QtWidgets import (
 from app.core.startup import Core
 from app.core.storage.models import JobStatus, TrainingJob
 from app.ui.models_list import ModelListModel
+from app.ui.tables import row_table
 from app.ui.training.job_controller import JobController
 
 
-def _table(model) -> QTableView:
-    view = QTableView()
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    view.verticalHeader().hide()
-    view.setShowGrid(False)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeToContents)
-    header.setSectionResizeMode(0, QHeaderView.Stretch)
-    view.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-    view.setWordWrap(False)
-    return view
 
 
 class TrainingTab(QWidget):
@@ -74,7 +58,7 @@ class TrainingTab(QWidget):
         self.new_job = NewJobPage(self.core, self.models)
         self.new_job.start_requested.connect(self.start_job)
         self.jobs = JobsModel(self.core.db, self)
-        self.jobs_view = _table(self.jobs)
+        self.jobs_view = row_table(self.jobs)
         self.jobs_view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected_job())
         self.live = LiveView()
         self.live.cancel_requested.connect(self.cancel_job)
@@ -86,7 +70,7 @@ class TrainingTab(QWidget):
         jobs_page.setSizes([470, 810])
 
         self.adapters = AdaptersModel(self.core.db, self)
-        self.adapters_view = _table(self.adapters)
+        self.adapters_view = row_table(self.adapters)
         use, compare, remove = QPushButton("Use in chat"), QPushButton("A/B test…"), QPushButton("Remove")
         use.setObjectName("primaryButton")
         use.clicked.connect(self._use_selected_adapter)
