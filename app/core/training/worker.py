@@ -145,6 +145,13 @@ class Run:
         import torch
 
         self.model.eval()
+        if self.method == "qlora" and self.device == "cpu":
+            # bitsandbytes repacks a 4-bit layer's weights for fast CPU inference the first time it runs in eval
+            # mode without gradients; after that, backward no longer reaches the adapters and the loss stays
+            # flat (measured: 4.21 -> 2.30 in 20 steps, against 4.17 -> 0.14 by step 5 without the repack).
+            for module in self.model.modules():
+                if type(module).__name__ == "Linear4bit":
+                    module.training = True
         total, count = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(self.eval_items), self.options["batch_size"]):
