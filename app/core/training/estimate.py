@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import psutil
 
 from app.core.library.fit import MemoryBudget
+from app.core.training.batches import steps_per_epoch
 
 MiB = 2**20
 TORCH_OVERHEAD = 600 * MiB
@@ -53,8 +54,7 @@ def estimate_job(info: dict, options: dict, n_examples: int, mean_tokens: float,
     logits = batch * length * vocab * 4 * 3  # the logits, their float32 copy for the loss, and the gradient
     activations = batch * length * hidden * layers * 4 * 18
     memory = int(weights + logits + activations + TORCH_OVERHEAD)
-    steps_per_epoch = max(1, -(-(-(-n_examples // batch)) // options["grad_accum"]))
-    steps = options["max_steps"] or options["epochs"] * steps_per_epoch
+    steps = options["max_steps"] or options["epochs"] * steps_per_epoch(n_examples, batch, options["grad_accum"])
     tokens = steps * batch * options["grad_accum"] * mean_tokens
     if past_tps:
         tps, measured = past_tps, True

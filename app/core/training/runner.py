@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.core.storage.models import JobStatus, TrainingJob
 from app.core.training.events import FINAL, read_events
-from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ended
+from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ended, reset_metrics_after
 
 
 def worker_command(run_dir: Path, resume: bool = False, detached: bool = False) -> list[str]:
@@ -101,8 +101,6 @@ def reconcile(session: Session, job_id: int) -> Reconciled:
     events = list(read_events(Path(job.run_dir)))
     if job.status not in (JobStatus.RUNNING, JobStatus.QUEUED):
         return Reconciled(job_id, job.status, events)
-    from app.core.training.jobs import reset_metrics_after
-
     reset_metrics_after(session, job_id, -1)  # rebuilt from the file, which is the record
     for event in events:
         apply_event(session, job_id, event)
