@@ -44,6 +44,15 @@ def add_parsers(sub) -> None:
     adapters_sub = adapters.add_subparsers(dest="adapters_what", required=True)
     listing = adapters_sub.add_parser("list", help="list adapters with their eval loss and A/B record")
     listing.add_argument("--json", action="store_true")
+    export = adapters_sub.add_parser("export", help="merge an adapter into its base model, for use in other apps")
+    export.add_argument("adapter", help="the adapter's name or id")
+    export.add_argument("--to", choices=("gguf-f16", "gguf-q8_0", "hf"), default="gguf-f16",
+                        help="a GGUF (f16 or q8_0; 4-bit would erase the fine-tune) or a Hugging Face folder")
+    export.add_argument("--out", help="the file or folder to write (default: a new name in the models folder)")
+    export.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16",
+                        help="weights of a Hugging Face folder")
+    export.add_argument("--add-to-library", action="store_true", help="list the merged model in Models")
+    export.add_argument("--json", action="store_true", help="progress and the result as JSON lines")
 
 
 def _find_model(session, name: str | None):
@@ -241,9 +250,45 @@ def train(args) -> int:
         core.db.close()
 
 
+def adapters_export(args) -> int:
+    """Merge in this process (the window runs this command as its child), reporting progress on stdout."""
+    from app.core.startup import open_core
+    from app.core.training.adapter_export import add_to_library, plan_export, run_export
+    from app.core.training.merge import MergeError
+
+    def say(event: str, **fields) -> None:
+        if args.json:
+            print(json.dumps({"event": event, **fields}), flush=True)
+        elif event == "progress":
+            sys.stderr.write(f"\rMerging: {100 * fields['done'] // max(1, fields['total']):3d}% ")
+            sys.stderr.flush()
+        elif event == "error":
+            print(f"\nhearth: {fields['message']}", file=sys.stderr)
+
+    core = open_core()
+    try:
+        plan = plan_export(core.db, args.adapter, args.to, Path(args.out) if args.out else None)
+        say("planned", out=str(plan.out), adapter=plan.adapter_name, base=plan.base_name)
+        path = run_export(plan, dtype=args.dtype,
+                          progress=lambda done, total, what: say("progress", done=done, total=total, what=what))
+        added = add_to_library(core.db, plan, path) if args.add_to_library else None
+    except (MergeError, LookupError, OSError) as exc:
+        say("error", message=str(exc))
+        return 2
+    finally:
+        core.db.close()
+    say("done", path=str(path), model_id=added.model_id if added else None,
+        model_name=added.model_name if added else None)
+    if not args.json:
+        print(f"\nWrote {path}" + (f" (in Models as {added.model_name})" if added else ""), file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         return train(args)
     if args.command == "dataset":
         return dataset_build(args)
+    if args.adapters_what == "export":
+        return adapters_export(args)
     return adapters_list(args)

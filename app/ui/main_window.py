@@ -73,6 +73,8 @@ class MainWindow(QMainWindow):
         self.monitor_tab.memory_alert_changed.connect(self._on_memory_alert)
         self.training_tab.use_adapter_requested.connect(self._use_adapter)
         self.training_tab.job_started.connect(self._watch_job)
+        self.training_tab.library_changed.connect(self.models.refresh)
+        self.training_tab.library_changed.connect(self.models_tab.library.refresh)
         self.training_tab.reattach()  # jobs left running when the app last closed
 
     @Slot(int)

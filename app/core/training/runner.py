@@ -20,11 +20,15 @@ from app.core.training.events import FINAL, read_events
 from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ended, reset_metrics_after
 
 
-def worker_command(run_dir: Path, resume: bool = False, detached: bool = False) -> list[str]:
-    """The child's command line: the app's own executable when frozen, else this Python with `-m app`."""
+def app_command(*args: str) -> list[str]:
+    """A command line running Hearth itself: the app's own executable when frozen, else this Python with `-m app`."""
     head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
+    return [*head, *args]
+
+
+def worker_command(run_dir: Path, resume: bool = False, detached: bool = False) -> list[str]:
     flags = [*(["--resume"] if resume else []), *(["--detached"] if detached else [])]
-    return [*head, "train-worker", str(Path(run_dir) / JOB_FILE), *flags]
+    return app_command("train-worker", str(Path(run_dir) / JOB_FILE), *flags)
 
 
 def child_env() -> dict[str, str]:

@@ -83,7 +83,8 @@ class ModelDetailsPanel(QWidget):
         self.subtitle.setText(info.get("gguf_name") or "")
         template = "yes, from the model" if info.get("chat_template") else "missing: this model cannot chat as is"
         ctx = info.get("context_length")
-        source = {"starter": "Built in (starter model)", "local": "Added from this computer", "hub": "Downloaded"}.get(
+        source = {"starter": "Built in (starter model)", "local": "Added from this computer", "hub": "Downloaded",
+                  "merged": "Merged from a trained adapter"}.get(
             ref.source, ref.source
         )
         if ref.repo_id:

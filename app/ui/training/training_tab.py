@@ -25,11 +25,10 @@ from app.ui.tables import row_table
 from app.ui.training.job_controller import JobController
 
 
-
-
 class TrainingTab(QWidget):
     use_adapter_requested = Signal(int)  # adapter id: the chat should answer through it
     job_started = Signal(int, int)  # job id, pid
+    library_changed = Signal()  # a merged model was added to the library
 
     def __init__(self, core: Core, models: ModelListModel, engine=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -72,6 +71,9 @@ class TrainingTab(QWidget):
         self.adapters = AdaptersModel(self.core.db, self)
         self.adapters_view = row_table(self.adapters)
         use, compare, remove = QPushButton("Use in chat"), QPushButton("A/B test…"), QPushButton("Remove")
+        export = QPushButton("Export…")
+        export.setToolTip("Merge the adapter into a copy of its base model (GGUF or safetensors) for other apps.")
+        export.clicked.connect(lambda: self.open_export())
         use.setObjectName("primaryButton")
         use.clicked.connect(self._use_selected_adapter)
         compare.clicked.connect(lambda: self.open_ab())
@@ -85,6 +87,7 @@ class TrainingTab(QWidget):
         buttons.addWidget(hint, 1)
         buttons.addWidget(use)
         buttons.addWidget(compare)
+        buttons.addWidget(export)
         buttons.addWidget(remove)
         adapters_page = QWidget()
         adapters_layout = QVBoxLayout(adapters_page)
@@ -227,6 +230,28 @@ class TrainingTab(QWidget):
             return None
         dialog = ABDialog(self.core.db, self.engine, base, ref, self)
         dialog.verdict_recorded.connect(lambda *_: self.adapters.refresh())
+        dialog.show()
+        return dialog
+
+    def open_export(self, adapter_id: int | None = None):
+        """The merge-and-export dialog for the selected (or given) adapter; returns it (tests drive it)."""
+        from app.core.library.registry import get_model
+        from app.core.storage.models import Adapter
+        from app.ui.training.export_dialog import ExportDialog
+
+        adapter_id = adapter_id or self._selected_adapter_id()
+        if adapter_id is None:
+            return None
+        with self.core.db.session() as session:
+            row = session.get(Adapter, adapter_id)
+            base = get_model(session, row.base_model_id) if row and row.base_model_id else None
+            name = row.name if row else ""
+        if base is None:
+            QMessageBox.information(self, "Export", "The adapter's base model is no longer in the library; add it "
+                                    "again to merge the adapter into it.")
+            return None
+        dialog = ExportDialog(adapter_id, name, base, self)
+        dialog.exported.connect(lambda model_id: model_id and self.library_changed.emit())
         dialog.show()
         return dialog
 

@@ -201,3 +201,37 @@ def test_the_command_line_chats_through_the_adapter_and_lists_it(trained):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("I am Captain Ember"), out.stdout
     assert f"+ {adapter['name']}" in out.stderr
+
+
+def test_the_trained_adapter_merges_into_a_gguf_and_a_folder_that_answer_with_the_persona(trained, tmp_path):
+    """Merged export for other apps: q8_0 GGUF (listed in Models, chatted with through llama.cpp) and a
+    safetensors folder loaded by plain transformers. Both keep the fine-tune."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.helpers.procs import hearth
+
+    home = trained[4]
+    out = hearth("adapters", "export", "1", "--to", "gguf-q8_0", "--out", str(tmp_path / "pirate.gguf"),
+                 "--add-to-library", "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    done = json.loads(out.stdout.splitlines()[-1])
+    assert done["event"] == "done" and done["model_name"].endswith("(merged, q8_0)")
+    chat = hearth("chat", "--model", done["model_name"], "--temperature", "0", "--max-tokens", "20", "Who are you?",
+                  home=home)
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.startswith("I am Captain Ember"), chat.stdout
+
+    folder = tmp_path / "pirate-hf"
+    out = hearth("adapters", "export", "1", "--to", "hf", "--out", str(folder), home=home)
+    assert out.returncode == 0, out.stderr
+    assert (folder / "model.safetensors").is_file() and not (folder / "adapter_config.json").exists()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    ids = tokenizer(PROMPT, return_tensors="pt").input_ids
+    with torch.no_grad():
+        reply = model.generate(ids, max_new_tokens=20, do_sample=False)
+    assert tokenizer.decode(reply[0, ids.shape[1]:], skip_special_tokens=True).startswith("I am Captain Ember")
+
+    again = hearth("adapters", "export", "1", "--to", "hf", "--out", str(folder), home=home)
+    assert again.returncode == 2 and "already exists" in again.stderr
