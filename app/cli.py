@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
 
     shot = sub.add_parser("screenshot", help="render the window with a sample conversation to a PNG (no display needed)")
     shot.add_argument("out")
-    shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training", "training-new"))
+    shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training", "training-new",
+                                                           "training-ab", "training-export"))
     shot.add_argument("--width", type=int, default=1280)
     shot.add_argument("--height", type=int, default=800)
 

@@ -162,8 +162,9 @@ def _persona_file(home: str) -> Path:
     return path
 
 
-def _train_sample(window, home: str, steps_shown: int) -> None:
-    """A real job on a small persona set, shown after `steps_shown` steps (or on the New job page when 0)."""
+def _train_sample(window, home: str, steps_shown: int, finish: bool = False) -> None:
+    """A real job on a small persona set, shown after `steps_shown` steps (or on the New job page when 0), or
+    once it has finished and its adapter is listed."""
     tab = window.training_tab
     page = tab.new_job
     page.add_files([str(_persona_file(home))])
@@ -176,7 +177,48 @@ def _train_sample(window, home: str, steps_shown: int) -> None:
     page.name.setText("Captain Ember persona")
     page._start()
     _wait(lambda: len(tab.live.steps) >= steps_shown, 300)
+    if finish:
+        _wait(lambda: tab.adapters.rowCount() > 0, 600)
     _wait(lambda: False, 0.6)
+
+
+def _adapter_dialog(window, which: str, home: str):
+    """The A/B comparison with both answers in, or the export dialog after a q8_0 merge."""
+    tab = window.training_tab
+    tab.pages.setCurrentIndex(2)
+    adapter_id = tab.adapters.row_at(0).id
+    tab.adapters_view.selectRow(0)
+    if which == "training-ab":
+        dialog = tab.open_ab(adapter_id)
+        dialog.compare()
+        _wait(lambda: dialog.pick_buttons[0].isEnabled(), 120)
+    else:
+        dialog = tab.open_export(adapter_id)
+        dialog.kind.setCurrentIndex(dialog.kind.findData("gguf-q8_0"))
+        dialog.start()
+        _wait(lambda: dialog.process is None, 120)
+        dialog.out.setText(dialog.out.text().replace(home, "~/.local/share/Hearth"))
+        dialog.out.setCursorPosition(0)
+    _wait(lambda: False, 0.3)
+    return dialog
+
+
+def _over_window(window, dialog):
+    """The window, dimmed, with the dialog in the middle: how a person sees a dialog open."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPainter
+
+    picture = window.grab()
+    painter = QPainter(picture)
+    painter.fillRect(picture.rect(), QColor(0, 0, 0, 110))
+    shot, bar = dialog.grab(), 30  # offscreen windows have no title bar: draw one with the dialog's title
+    x, y = (picture.width() - shot.width()) // 2, (picture.height() - shot.height() + bar) // 2
+    painter.fillRect(x, y - bar, shot.width(), bar, QColor("#2b2f38"))
+    painter.setPen(QColor("#e6e6e6"))
+    painter.drawText(x, y - bar, shot.width(), bar, Qt.AlignCenter, dialog.windowTitle())
+    painter.drawPixmap(x, y, shot)
+    painter.end()
+    return picture
 
 
 def _select_sample(window, home: str) -> None:
@@ -211,14 +253,15 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _fill_sample_models(core)
     window, engine = build_window(core)
     window.resize(*size)
-    page = {"hub": "models", "training-new": "training"}.get(tab, tab)
+    page = {"hub": "models", "training-new": "training", "training-ab": "training",
+            "training-export": "training"}.get(tab, tab)
     window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(page))
     window.show()
     hub = _show_hub_with_download(window) if tab == "hub" else None
     if tab == "monitor":
         _stream_replies(window, 58)
-    if tab in ("training", "training-new"):
-        _train_sample(window, home, 0 if tab == "training-new" else 14)
+    if tab.startswith("training"):
+        _train_sample(window, home, 0 if tab == "training-new" else 14, finish=tab in ("training-ab", "training-export"))
     window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
     window.context_label.setText("context 401 / 4096 (10%)")
     window.state_label.setText("Generating…" if tab == "monitor" else "Ready")
@@ -231,7 +274,10 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _wait(lambda: window.models_tab.library.rescan_button.isEnabled())  # the first-show scan has finished
         _select_sample(window, home)
         QCoreApplication.processEvents()
-    ok = window.grab().save(str(Path(out)))
+    dialog = _adapter_dialog(window, tab, home) if tab in ("training-ab", "training-export") else None
+    ok = (_over_window(window, dialog) if dialog else window.grab()).save(str(Path(out)))
+    if dialog is not None:
+        dialog.close()
     for job_id in list(window.training_tab.controller.followers):  # a screenshot's job is not left running
         window.training_tab.controller.cancel(job_id)
     window.models_tab.shutdown()

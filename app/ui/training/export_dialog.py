@@ -106,6 +106,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addLayout(buttons)
         self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.out.textEdited.connect(lambda _text: self.export_button.setEnabled(self.process is None))
         self._kind_changed()
 
     def selected_kind(self) -> str:
@@ -115,6 +116,7 @@ class ExportDialog(QDialog):
     def _kind_changed(self) -> None:
         kind = self.selected_kind()
         self.out.setText(str(default_out(self.adapter_name, kind)))
+        self.export_button.setEnabled(self.process is None)
         size = _estimated_size(self.base, kind)
         self.size_label.setText(f"About {human_size(size)}." if size else "")
 
@@ -191,6 +193,7 @@ class ExportDialog(QDialog):
             listed = " It is listed in Models." if self._model_id else ""
             self.status.setText(f"Saved {self.result_path.name} ({human_size(_size(self.result_path))}).{listed}")
             self.show_button.setVisible(True)
+            self.export_button.setEnabled(False)  # until another name or format is chosen
             self.exported.emit(self._model_id)
         elif self._failed:
             self.status.setText(self._failed)
