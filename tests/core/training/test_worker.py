@@ -235,3 +235,18 @@ def test_the_trained_adapter_merges_into_a_gguf_and_a_folder_that_answer_with_th
 
     again = hearth("adapters", "export", "1", "--to", "hf", "--out", str(folder), home=home)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_qlora_learns_on_the_cpu_even_after_an_evaluation(core, cache_dir):
+    """bitsandbytes repacks 4-bit weights the first time they run in eval mode without gradients, after which
+    backward no longer reaches the adapters. The worker evaluates before step 1, so a flat loss here means the
+    guard against that repack is gone."""
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes")
+    job = make_job(core, cache_dir, method="qlora", max_steps=8, eval_every=4, checkpoint_every=0)
+    child = Child(job.run_dir)
+    assert child.finish() == 0, (job.run_dir / "stderr.log").read_text()[-3000:]
+    started = next(e for _, e in child.events if e["event"] == "started")
+    assert started["method"] == "qlora", "bitsandbytes runs 4-bit on this CPU"
+    losses = [e["loss"] for _, e in child.events if e["event"] == "step"]
+    evals = [e["eval_loss"] for _, e in child.events if e["event"] == "eval"]
+    assert losses[-1] < losses[0] / 4 and evals[-1] < evals[0] / 2, (losses, evals)
