@@ -97,7 +97,7 @@ def _run_hearth(data: Path, cfg: dict, core) -> dict:
     built = build(spec, TrainingTokenizer.for_model(base.path, base.format))
     options = {"batch_size": cfg["batch"], "max_steps": cfg["steps"], "learning_rate": cfg["lr"], "lora_rank": cfg["rank"],
                "lora_alpha": cfg["alpha"], "lora_dropout": 0.0, "eval_every": 0, "checkpoint_every": 0,
-               "seed": cfg["seed"], "max_length": 1024, "packing": True}
+               "seed": cfg["seed"], "max_length": 1024, "packing": cfg["packing"]}
     with core.db.session() as session:
         job = create_job(session, base, options, spec, built, name="bench")
     out = subprocess.run(worker_command(job.run_dir), capture_output=True, text=True, env=child_env(), timeout=3600)
@@ -123,21 +123,21 @@ def main(steps: int = 24, batch: int = 8, examples: int = 96) -> int:
         base = default_model(session)
     print(f"Preparing the plain copy of {base.name} (once)…", file=sys.stderr)
     plain = _plain_copy_in_child(Path(base.path), paths.cache_dir())
-    cfg = {"steps": steps, "batch": batch, "lr": 2e-4, "rank": 16, "alpha": 32, "seed": 7}
-    print(f"Hearth worker: {steps} steps of {batch} chats…", file=sys.stderr)
-    hearth = _run_hearth(data, cfg, core)
+    cfg = {"steps": steps, "batch": batch, "lr": 2e-4, "rank": 16, "alpha": 32, "seed": 7, "packing": False}
+    runs = {}
+    for label, packing in (("Hearth, grouped by length", False), ("Hearth, grouped and packed", True)):
+        print(f"{label}: {steps} steps of {batch} chats…", file=sys.stderr)
+        runs[label] = _run_hearth(data, {**cfg, "packing": packing}, core)
     print(f"Plain transformers + peft Trainer: {steps} steps of {batch} chats…", file=sys.stderr)
-    plain_result = _run_plain(plain, data, cfg, workdir)
+    runs["plain Trainer script"] = plain_result = _run_plain(plain, data, cfg, workdir)
     core.db.close()
-    h_tps = hearth["tokens"] / hearth["seconds"]
     p_tps = plain_result["tokens"] / plain_result["seconds"]
     print(f"Hearth training benchmark · {base.name} · LoRA r16 all-linear · batch {batch} · {steps} steps · "
           f"{examples} chats of mixed length")
-    print(f"  Hearth worker          {h_tps:8.1f} tokens/s  ({hearth['tokens']} tokens in {hearth['seconds']:.1f} s, "
-          f"{hearth['seconds'] / steps:.2f} s/step)")
-    print(f"  plain Trainer script   {p_tps:8.1f} tokens/s  ({plain_result['tokens']} tokens in "
-          f"{plain_result['seconds']:.1f} s, {plain_result['seconds'] / steps:.2f} s/step)")
-    print(f"  ratio hearth / plain   {h_tps / p_tps:8.2f}")
+    for label, run in runs.items():
+        tps = run["tokens"] / run["seconds"]
+        print(f"  {label:<28} {tps:8.1f} tokens/s  ({run['tokens']} tokens in {run['seconds']:.1f} s, "
+              f"{run['seconds'] / steps:.2f} s/step)  ratio vs plain {tps / p_tps:5.2f}")
     return 0
 
 

@@ -40,8 +40,11 @@ TRAINING_OPTIONS: tuple[Option, ...] = (
            32, 32768, 64),
     Option("overflow", "Longer examples", str, "cut", "What happens to examples over the maximum length.",
            choices=OVERFLOW),
-    Option("packing", "Group by length", bool, True, "Batch examples of similar length together so little compute "
-           "goes to padding."),
+    Option("group_by_length", "Group by length", bool, True, "Batch examples of similar length together so little "
+           "compute goes to padding."),
+    Option("packing", "Packing", bool, False, "Lay each batch's examples end to end in rows of the maximum length, "
+           "each attending only to itself: no padding at all, the same losses. After grouping by length little "
+           "padding is left, and on a CPU packing measured slower (170 against 254 tokens/s on the starter model)."),
     Option("seed", "Seed", int, 42, "Fixes the data order, the train / eval split and the adapter's start.", 0, 2**31 - 1),
     Option("eval_every", "Evaluate every (steps)", int, 20, "Held-out loss every N steps (0: only at start and end).",
            0, 100000, 5),

@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from app.core.training.batches import collate, epoch_order, steps_per_epoch
+from app.core.training.batches import collate, collate_packed, epoch_order, steps_per_epoch
 from app.core.training.dataset import DatasetError, read_jsonl_items
 from app.core.training.events import EventWriter
 from app.core.training.tokenizer import IGNORE, TrainingTokenizer
@@ -107,16 +107,23 @@ class Run:
         self.lengths = [len(e.input_ids) for e in self.train_items]
         self.per_epoch = steps_per_epoch(len(self.train_items), self.options["batch_size"], self.options["grad_accum"])
         self.total = self.options["max_steps"] or self.options["epochs"] * self.per_epoch
+        if self.options["packing"] and not self.packing_works():
+            self.log("This model's attention cannot keep packed examples apart; training without packing.")
+            self.options["packing"] = False
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.options["learning_rate"], weight_decay=0.0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(self.options["lr_schedule"], self.total))
 
     # -- loss -----------------------------------------------------------------------------------------------
-    def _tensors(self, batch):
+    def _inputs(self, batch) -> tuple[dict, object]:
+        """The model's keyword arguments and the labels. A packed batch has position ids and no attention mask,
+        which is what makes transformers keep each example's attention within the example."""
         import torch
 
-        return (torch.tensor(batch.input_ids, device=self.device), torch.tensor(batch.attention, device=self.device),
-                torch.tensor(batch.labels, device=self.device))
+        ids, labels = torch.tensor(batch.input_ids, device=self.device), torch.tensor(batch.labels, device=self.device)
+        if batch.position_ids is not None:
+            return {"input_ids": ids, "position_ids": torch.tensor(batch.position_ids, device=self.device)}, labels
+        return {"input_ids": ids, "attention_mask": torch.tensor(batch.attention, device=self.device)}, labels
 
     def _loss_sum(self, batch):
         """Summed cross-entropy over the reply tokens, and how many there were.
@@ -127,23 +134,26 @@ class Run:
         """
         import torch.nn.functional as F
 
-        ids, attention, labels = self._tensors(batch)
+        inputs, labels = self._inputs(batch)
         targets = labels[:, 1:]
         keep = targets != IGNORE
         base = self.model.get_base_model()
         body, head = getattr(base, "model", None), getattr(base, "lm_head", None)
         if body is None or head is None or getattr(base.config, "final_logit_softcapping", None):
-            logits = self.model(input_ids=ids, attention_mask=attention).logits[:, :-1, :]
+            logits = self.model(**inputs).logits[:, :-1, :]
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
                                    ignore_index=IGNORE, reduction="sum")
             return loss, int(keep.sum())
-        hidden = body(input_ids=ids, attention_mask=attention).last_hidden_state[:, :-1, :]
+        hidden = body(**inputs).last_hidden_state[:, :-1, :]
         logits = head(hidden[keep]).float()
         return F.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
 
-    def evaluate(self) -> float:
-        import torch
+    def _collate(self, items):
+        if self.options["packing"]:
+            return collate_packed(items, self.pad_id, self.options["max_length"])
+        return collate(items, self.pad_id)
 
+    def _eval_mode(self) -> None:
         self.model.eval()
         if self.method == "qlora" and self.device == "cpu":
             # bitsandbytes repacks a 4-bit layer's weights for fast CPU inference the first time it runs in eval
@@ -152,6 +162,33 @@ class Run:
             for module in self.model.modules():
                 if type(module).__name__ == "Linear4bit":
                     module.training = True
+
+    def packing_works(self) -> bool:
+        """Does this model keep packed examples apart? One short example alone and after a copy of itself must
+        give the same hidden states; models whose attention ignores position-id packing would mix them."""
+        import torch
+
+        body = getattr(self.model.get_base_model(), "model", None)
+        if body is None:
+            return False
+        ids = self.train_items[0].input_ids[:16]
+        n = len(ids)
+        self._eval_mode()
+        try:
+            with torch.no_grad():
+                alone = body(input_ids=torch.tensor([ids], device=self.device)).last_hidden_state[0]
+                packed = body(input_ids=torch.tensor([ids + ids], device=self.device),
+                              position_ids=torch.tensor([list(range(n)) * 2], device=self.device)).last_hidden_state[0, n:]
+        except Exception:  # noqa: BLE001 - an architecture that refuses position ids cannot pack
+            return False
+        finally:
+            self.model.train()
+        return float((alone - packed).abs().max() / alone.abs().max().clamp_min(1e-6)) < 0.02
+
+    def evaluate(self) -> float:
+        import torch
+
+        self._eval_mode()
         total, count = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(self.eval_items), self.options["batch_size"]):
@@ -208,10 +245,10 @@ class Run:
         started, first_step = time.perf_counter(), step
         while step < self.total:
             epoch, in_epoch = divmod(step, self.per_epoch)
-            order = epoch_order(len(self.train_items), opts["batch_size"], opts["seed"], epoch, opts["packing"],
-                                self.lengths)
+            order = epoch_order(len(self.train_items), opts["batch_size"], opts["seed"], epoch,
+                                opts["group_by_length"], self.lengths)
             chunk = order[in_epoch * opts["grad_accum"] : (in_epoch + 1) * opts["grad_accum"]]
-            batches = [collate([self.train_items[i] for i in ids], self.pad_id) for ids in chunk]
+            batches = [self._collate([self.train_items[i] for i in ids]) for ids in chunk]
             trained = sum(b.trained_tokens for b in batches) or 1
             step_started, loss_total = time.perf_counter(), 0.0
             for batch in batches:

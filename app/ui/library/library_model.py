@@ -89,7 +89,7 @@ class LibraryTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         row = self._rows[index.row()]
-        ref, info, column = row.ref, row.ref.info, COLUMNS[index.column()]
+        ref, column = row.ref, COLUMNS[index.column()]
         if role == MODEL_ID_ROLE:
             return ref.id
         if role == VERDICT_ROLE and column == "Fit":
