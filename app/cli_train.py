@@ -116,7 +116,7 @@ def adapters_list(args) -> int:
         rows = [
             {"id": a.id, "name": a.name, "base": a.base_name, "job_id": a.job_id, "eval_loss_before": a.eval_loss_before,
              "eval_loss_after": a.eval_loss_after, "wins": a.wins, "losses": a.losses, "peft_dir": a.peft_dir,
-             "gguf": a.gguf_path, "created": a.created_at.isoformat(timespec="seconds")}
+             "gguf": a.gguf_path, "created": a.created_at.isoformat(timespec="seconds"), "notes": a.notes or ""}
             for a in session.scalars(select(Adapter).order_by(Adapter.id))
         ]
     core.db.close()
@@ -128,7 +128,8 @@ def adapters_list(args) -> int:
     for r in rows:
         loss = (f"eval loss {r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f}"
                 if r["eval_loss_before"] is not None and r["eval_loss_after"] is not None else "no eval")
-        print(f"{r['id']:>3}  {r['name']}  (on {r['base']}; {loss}; A/B {r['wins']}–{r['losses']})")
+        print(f"{r['id']:>3}  {r['name']}  (on {r['base']}; {loss}; A/B {r['wins']}–{r['losses']})"
+              + (f"  {r['notes']}" if r["notes"] else ""))
     return 0
 
 

@@ -47,6 +47,23 @@ def use_in_conversation(session: Session, conversation_id: int, adapter_id: int 
     convs.update_conversation_settings(session, conversation_id, model_id=model_id, params=params)
 
 
+def update_adapter(session: Session, adapter_id: int, *, name: str | None = None, notes: str | None = None) -> None:
+    """Rename an adapter or change its notes. Names stay unique, since the command line finds adapters by name."""
+    row = session.get(Adapter, adapter_id)
+    if row is None:
+        raise LookupError(f"Adapter {adapter_id} no longer exists.")
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValueError("An adapter needs a name.")
+        taken = session.scalar(select(Adapter.id).where(Adapter.name == name, Adapter.id != adapter_id))
+        if taken is not None:
+            raise ValueError(f"Another adapter is already called {name!r}.")
+        row.name = name
+    if notes is not None:
+        row.notes = notes.strip()
+
+
 def record_ab(session: Session, adapter_id: int, adapter_won: bool) -> None:
     row = session.get(Adapter, adapter_id)
     if row is None:

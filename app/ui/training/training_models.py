@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from app.core.storage.db import Database
 from app.core.storage.models import JobStatus
@@ -75,23 +75,48 @@ class JobsModel(_Table):
 
 
 class AdaptersModel(_Table):
-    COLUMNS = ("Adapter", "Base model", "Eval loss", "A/B (wins–losses)")
+    """The adapter registry; the name and the notes are edited in place (double-click)."""
+
+    COLUMNS = ("Adapter", "Base model", "Eval loss", "A/B (wins–losses)", "Created", "Notes")
+    EDITABLE = {0: "name", 5: "notes"}
+    edit_failed = Signal(str)
 
     def refresh(self) -> None:
         with self.db.session() as session:
             rows = adapter_registry.list_adapters(session)
-            self._facts = {a.id: (a.base_name, a.eval_loss_before, a.eval_loss_after, a.wins, a.losses) for a in rows}
+            self._facts = {a.id: (a.base_name, a.eval_loss_before, a.eval_loss_after, a.wins, a.losses,
+                                  a.created_at, a.notes or "") for a in rows}
             self._set([adapter_registry.ref_of(a) for a in rows])
+
+    def flags(self, index: QModelIndex):
+        base = super().flags(index)
+        return base | Qt.ItemIsEditable if index.isValid() and index.column() in self.EDITABLE else base
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
         if not index.isValid():
             return None
         ref = self._rows[index.row()]
-        base, before, after, wins, losses = self._facts[ref.id]
+        base, before, after, wins, losses, created, notes = self._facts[ref.id]
         if role == ID_ROLE:
             return ref.id
         if role == Qt.ToolTipRole:
+            if index.column() in self.EDITABLE:
+                return "Double-click to edit."
             return f"PEFT: {ref.peft_dir}\nGGUF: {ref.gguf_path or 'none'}"
-        if role != Qt.DisplayRole:
+        if role not in (Qt.DisplayRole, Qt.EditRole):
             return None
-        return (ref.name, base, _loss(before, after), f"{wins}–{losses}")[index.column()]
+        when = created.strftime("%Y-%m-%d %H:%M") if created else ""
+        return (ref.name, base, _loss(before, after), f"{wins}–{losses}", when, notes)[index.column()]
+
+    def setData(self, index: QModelIndex, value, role: int = Qt.EditRole) -> bool:
+        field = self.EDITABLE.get(index.column()) if index.isValid() and role == Qt.EditRole else None
+        if field is None:
+            return False
+        try:
+            with self.db.session() as session:
+                adapter_registry.update_adapter(session, self._rows[index.row()].id, **{field: str(value)})
+        except (ValueError, LookupError) as exc:
+            self.edit_failed.emit(str(exc))
+            return False
+        self.refresh()
+        return True

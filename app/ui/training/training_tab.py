@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -70,6 +72,11 @@ class TrainingTab(QWidget):
 
         self.adapters = AdaptersModel(self.core.db, self)
         self.adapters_view = row_table(self.adapters)
+        self.adapters_view.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed)
+        header = self.adapters_view.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(len(self.adapters.COLUMNS) - 1, QHeaderView.Stretch)  # the notes
+        self.adapters.edit_failed.connect(lambda message: QMessageBox.warning(self, "Adapter", message))
         use, compare, remove = QPushButton("Use in chat"), QPushButton("A/B test…"), QPushButton("Remove")
         export = QPushButton("Export…")
         export.setToolTip("Merge the adapter into a copy of its base model (GGUF or safetensors) for other apps.")
@@ -80,7 +87,8 @@ class TrainingTab(QWidget):
         compare.setToolTip("Send one prompt to the base model and to the adapter; pick the better answer blind.")
         remove.clicked.connect(self._remove_selected_adapter)
         hint = QLabel("Adapters change how the model answers without changing the model file. “Use in chat” "
-                      "applies one to the current conversation; Remove there goes back to the base model.")
+                      "applies one to the current conversation; Remove there goes back to the base model. "
+                      "Double-click a name or the notes to edit them.")
         hint.setObjectName("hint")
         hint.setWordWrap(True)
         buttons = QHBoxLayout()
