@@ -3,13 +3,13 @@ find the adapter and its base, pick where the result goes, merge, and optionally
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from app import paths
 from app.core.storage.db import Database
 from app.core.storage.models import Adapter
+from app.core.training.jobs import slug
 from app.core.training.merge import MergeError, Progress, merge_gguf, merge_hf
 
 KINDS = {"gguf-f16": "GGUF, 16-bit (f16)", "gguf-q8_0": "GGUF, 8-bit (q8_0)", "hf": "Hugging Face folder (safetensors)"}
@@ -35,14 +35,10 @@ class Exported:
     model_name: str | None
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60] or "adapter"
-
-
 def default_out(adapter_name: str, kind: str, folder: Path | None = None) -> Path:
     """A new path in the models folder, numbered when the name is taken."""
     folder = Path(folder or paths.models_dir())
-    stem = f"{_slug(adapter_name)}-merged" + ("" if kind == "hf" else f"-{kind.split('-', 1)[1]}")
+    stem = f"{slug(adapter_name, 60, 'adapter')}-merged" + ("" if kind == "hf" else f"-{kind.split('-', 1)[1]}")
     suffix = "" if kind == "hf" else ".gguf"
     candidate, n = folder / f"{stem}{suffix}", 2
     while candidate.exists():

@@ -48,8 +48,9 @@ class JobRef:
                    j.pid_started, j.error, j.eval_loss_before, j.eval_loss_after)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "job"
+def slug(text: str, limit: int = 40, empty: str = "job") -> str:
+    """A name safe in any file system: letters, digits and dashes."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:limit] or empty
 
 
 def create_job(session: Session, base: ModelRef, options: dict, spec: DatasetSpec, built: BuiltDataset,
@@ -66,7 +67,7 @@ def create_job(session: Session, base: ModelRef, options: dict, spec: DatasetSpe
     )
     session.add(job)
     session.flush()
-    run_dir = paths.runs_dir() / f"{job.id:04d}-{_slug(base.name)}-{stamp}"
+    run_dir = paths.runs_dir() / f"{job.id:04d}-{slug(base.name)}-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=False)
     job.run_dir = str(run_dir)
     built.write_jsonl(run_dir / "train.jsonl", built.train)

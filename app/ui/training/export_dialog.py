@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.core.library.metadata import folder_size
 from app.core.library.registry import ModelRef
 from app.core.training.adapter_export import KINDS, default_out
 from app.core.training.runner import app_command, child_env
@@ -232,5 +233,5 @@ def _remove_partial(out: Path) -> None:
 
 def _size(path: Path) -> int:
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return folder_size(path)
     return path.stat().st_size if path.exists() else 0
