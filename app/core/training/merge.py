@@ -152,7 +152,11 @@ def _merged_tensor(plan: _Plan, alpha: float) -> np.ndarray:
     Q = gguf.GGMLQuantizationType
     if plan.qtype == plan.source.tensor_type and plan.lora is None:
         return plan.source.data
-    weights = gguf.quants.dequantize(plan.source.data, plan.source.tensor_type).astype(np.float32, copy=False)
+    try:
+        weights = gguf.quants.dequantize(plan.source.data, plan.source.tensor_type).astype(np.float32, copy=False)
+    except NotImplementedError as exc:
+        raise MergeError(f"{plan.name} is stored as {plan.source.tensor_type.name}, which Hearth cannot unpack yet. "
+                         "Export a Hugging Face folder instead.") from exc
     weights = weights.reshape(plan.shape)
     if plan.lora is not None:
         lora_a, lora_b = plan.lora  # (rank, in), (out, rank)
