@@ -219,33 +219,11 @@ class TrainingTab(QWidget):
         if adapter_id is not None:
             self.use_adapter_requested.emit(adapter_id)
 
-    def open_ab(self, adapter_id: int | None = None):
-        """The blind comparison for the selected (or given) adapter; returns the dialog (tests drive it)."""
+    def _adapter_with_base(self, adapter_id: int | None, title: str):
+        """The selected (or given) adapter and its base model, or None after telling the user why not."""
         from app.core.library.registry import get_model
         from app.core.storage.models import Adapter
         from app.core.training.adapters import ref_of
-        from app.ui.training.ab_dialog import ABDialog
-
-        adapter_id = adapter_id or self._selected_adapter_id()
-        if adapter_id is None or self.engine is None:
-            return None
-        with self.core.db.session() as session:
-            row = session.get(Adapter, adapter_id)
-            base = get_model(session, row.base_model_id) if row and row.base_model_id else None
-            ref = ref_of(row) if row else None
-        if base is None:
-            QMessageBox.information(self, "A/B test", "The adapter's base model is no longer in the library.")
-            return None
-        dialog = ABDialog(self.core.db, self.engine, base, ref, self)
-        dialog.verdict_recorded.connect(lambda *_: self.adapters.refresh())
-        dialog.show()
-        return dialog
-
-    def open_export(self, adapter_id: int | None = None):
-        """The merge-and-export dialog for the selected (or given) adapter; returns it (tests drive it)."""
-        from app.core.library.registry import get_model
-        from app.core.storage.models import Adapter
-        from app.ui.training.export_dialog import ExportDialog
 
         adapter_id = adapter_id or self._selected_adapter_id()
         if adapter_id is None:
@@ -253,12 +231,35 @@ class TrainingTab(QWidget):
         with self.core.db.session() as session:
             row = session.get(Adapter, adapter_id)
             base = get_model(session, row.base_model_id) if row and row.base_model_id else None
-            name = row.name if row else ""
+            ref = ref_of(row) if row else None
         if base is None:
-            QMessageBox.information(self, "Export", "The adapter's base model is no longer in the library; add it "
-                                    "again to merge the adapter into it.")
+            QMessageBox.information(self, title, "The adapter's base model is no longer in the library; add it "
+                                    "again to use the adapter with it.")
             return None
-        dialog = ExportDialog(adapter_id, name, base, self)
+        return ref, base
+
+    def open_ab(self, adapter_id: int | None = None):
+        """The blind comparison for the selected (or given) adapter; returns the dialog (tests drive it)."""
+        from app.ui.training.ab_dialog import ABDialog
+
+        found = self._adapter_with_base(adapter_id, "A/B test") if self.engine is not None else None
+        if found is None:
+            return None
+        ref, base = found
+        dialog = ABDialog(self.core.db, self.engine, base, ref, self)
+        dialog.verdict_recorded.connect(lambda *_: self.adapters.refresh())
+        dialog.show()
+        return dialog
+
+    def open_export(self, adapter_id: int | None = None):
+        """The merge-and-export dialog for the selected (or given) adapter; returns it (tests drive it)."""
+        from app.ui.training.export_dialog import ExportDialog
+
+        found = self._adapter_with_base(adapter_id, "Export")
+        if found is None:
+            return None
+        ref, base = found
+        dialog = ExportDialog(ref.id, ref.name, base, self)
         dialog.exported.connect(lambda model_id: model_id and self.library_changed.emit())
         dialog.show()
         return dialog
