@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -19,6 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--max-tokens", type=int)
     chat.add_argument("--seed", type=int)
+    chat.add_argument("--ignore-eos", action="store_true",
+                      help="never end the reply early: write until --max-tokens (for scripts and benchmarks)")
     chat.add_argument("--adapter", help="answer through a trained adapter (name or id; see `hearth adapters list`)")
 
     export = sub.add_parser("export", help="print conversations as JSON or Markdown")
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("job", help="the job file (job.json in the run folder)")
     worker.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     worker.add_argument("--detached", action="store_true", help="write stderr to the run folder, stdout nowhere")
+    worker.add_argument("--end-with", type=int, metavar="PID", help="stop when this process (the starter) ends")
 
     bench_train = bench_sub.add_parser(
         "train", help="training tokens/s of Hearth's worker vs a plain transformers + peft Trainer script"
@@ -78,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from app import log_setup
+
+    log_setup.start(log_setup.process_kind(args.command))
     if args.command is None:
         from app.ui.app import run_window
 
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train-worker":
         from app.core.training.worker import main as train_worker
 
-        return train_worker(args.job, resume=args.resume, detached=args.detached)
+        return train_worker(args.job, resume=args.resume, detached=args.detached, end_with=args.end_with)
     if args.command == "window-probe":
         from app.ui.app import run_window
 

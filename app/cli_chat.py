@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from app.core.chat.reply import run_reply
 from app.core.chat.turns import NoModelError, start_turn
@@ -24,7 +25,9 @@ def chat(args) -> int:
     with core.db.session() as session:
         model = find_model(session, args.model) if args.model else default_model(session)
         if model is None:
-            return _err(f"no model matches '{args.model}'. See the Models tab." if args.model else "no model installed.")
+            if args.model:
+                return _err(f"no model matches '{args.model}'. `hearth models list` shows the library.")
+            return _err("no model installed. Add one with `hearth models import PATH` or `hearth models pull REPO`.")
         if args.conversation is not None:
             conversation = convs.get_conversation(session, args.conversation)
             if conversation is None:
@@ -50,6 +53,8 @@ def chat(args) -> int:
                 return _err(f"the base model of {adapter.name} is no longer in the library.")
     try:
         pending = start_turn(core.db, conversation_id, args.prompt)
+        if args.ignore_eos:  # this reply only: the conversation's stored settings stay as they are
+            pending = replace(pending, params=replace(pending.params, ignore_eos=True))
         backend = core.new_host().load(model.id, model.path, model.name, model.format)
         backend.set_adapter(pending.adapter)
     except (ModelLoadError, NoModelError, ValueError) as exc:

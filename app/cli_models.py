@@ -12,6 +12,7 @@ from app.core.library import registry, scan
 from app.core.library.fit import MemoryBudget, estimate
 from app.core.library.metadata import ModelFolderError, parameter_label
 from app.core.startup import open_core
+from app.core.units import format_bytes
 
 
 def add_parser(sub) -> None:
@@ -80,7 +81,7 @@ def _list(core, args) -> int:
     table = [header] + [
         (
             "*" if r["default"] else ("!" if r["missing"] else ""), r["name"], r["format"],
-            _size(r["size_bytes"]), r["parameters"], r["quant"] or "?",
+            format_bytes(r["size_bytes"]), r["parameters"], r["quant"] or "?",
             f"{r['context_length']:,}" if r["context_length"] else "?", r["fit"],
         )
         for r in rows
@@ -93,28 +94,24 @@ def _list(core, args) -> int:
     return 0
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
-
-
 def _import(core, args) -> int:
     try:
         with core.db.session() as session:
             ref = scan.import_model(session, Path(args.path), copy=not args.in_place, name=args.name)
     except (GGUFError, ModelFolderError, ValueError, OSError) as exc:
         return _err(str(exc))
-    print(f"Imported {ref.name} ({ref.format}, {_size(ref.size_bytes)}) from {ref.path}")
+    print(f"Imported {ref.name} ({ref.format}, {format_bytes(ref.size_bytes)}) from {ref.path}")
     return 0
 
 
 def _rm(core, args) -> int:
     with core.db.session() as session:
         ref = registry.find_model(session, args.name)
-        if ref is None:
-            return _err(f"no single model matches '{args.name}'. See: hearth models list")
-        try:
-            deleted = registry.remove_model(session, ref.id, delete_files=args.delete_files)
-        except ValueError as exc:
-            return _err(str(exc))
+    if ref is None:
+        return _err(f"no single model matches '{args.name}'. See: hearth models list")
+    try:  # the removal is committed before any file is deleted
+        deleted = registry.remove_model(core.db, ref.id, delete_files=args.delete_files)
+    except (ValueError, LookupError, OSError) as exc:
+        return _err(str(exc))
     print(f"Removed {ref.name}" + (f" and deleted {', '.join(deleted)}" if deleted else " (files kept on disk)"))
     return 0

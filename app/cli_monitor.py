@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from app.core.units import format_bytes
+
 
 def add_parser(sub) -> None:
     monitor = sub.add_parser("monitor", help="print one hardware sample (CPU, memory, Hearth, disks, GPU)")
@@ -15,26 +17,22 @@ def add_parser(sub) -> None:
                          help="seconds over which CPU use is measured (default 0.5)")
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1024**3:.1f} GB"
-
-
 def _text(sample) -> str:
     mem, cpu = sample.memory, sample.cpu
     lines = [
         f"CPU      {cpu.percent:.0f} % over {len(cpu.per_core)} cores (" + " ".join(f"{c:.0f}" for c in cpu.per_core) + ")",
-        f"Memory   {_gb(mem.used)} used of {_gb(mem.total)}, {_gb(mem.available)} free"
-        + (f", swap {_gb(mem.swap_used)} of {_gb(mem.swap_total)}" if mem.swap_total else ", no swap")
+        f"Memory   {format_bytes(mem.used)} used of {format_bytes(mem.total)}, {format_bytes(mem.available)} free"
+        + (f", swap {format_bytes(mem.swap_used)} of {format_bytes(mem.swap_total)}" if mem.swap_total else ", no swap")
         + (" (unified)" if mem.unified else ""),
     ]
-    lines += [f"Process  {p.label} (pid {p.pid}): {p.rss / 1024**2:.0f} MB, {p.cpu_percent:.0f} % of a core"
+    lines += [f"Process  {p.label} (pid {p.pid}): {format_bytes(p.rss)}, {p.cpu_percent:.0f} % of a core"
               for p in sample.processes]
-    lines += [f"Disk     {d.path}: {_gb(d.free)} free of {_gb(d.total)}" for d in sample.disks]
+    lines += [f"Disk     {d.path}: {format_bytes(d.free)} free of {format_bytes(d.total)}" for d in sample.disks]
     if sample.gpu.available:
         for g in sample.gpu.devices:
             extras = [f"{v:.0f}{unit}" for v, unit in ((g.utilization_percent, " %"), (g.temperature_c, " °C"),
                                                          (g.power_w, " W")) if v is not None]
-            lines.append(f"GPU {g.index}    {g.name}: {_gb(g.memory_used)} of {_gb(g.memory_total)} VRAM, "
+            lines.append(f"GPU {g.index}    {g.name}: {format_bytes(g.memory_used)} of {format_bytes(g.memory_total)} VRAM, "
                          + ", ".join(extras))
     else:
         lines.append(f"GPU      {sample.gpu.reason}")

@@ -10,11 +10,11 @@ import sys
 import threading
 
 from app.core.library import downloads, hub
-from app.core.library.download_stats import format_bytes
 from app.core.library.downloads import DownloadControl, DownloadProgress
 from app.core.library.hub import HubError
 from app.core.startup import open_core
 from app.core.storage.models import DownloadStatus
+from app.core.units import format_bytes
 
 
 def _err(message: str, code: int = 1) -> int:

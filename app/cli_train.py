@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -168,6 +169,23 @@ class _Progress:
             print(f"hearth: {event['message']}", file=sys.stderr)
 
 
+class _Stopped(Exception):
+    """The command was told to stop (SIGTERM, SIGHUP): end the child and record why, as Ctrl-C does."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _stop_signal(signum, _frame) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise _Stopped(signal.Signals(signum).name)
+
+
 def follow(core, job_id: int, resume: bool = False) -> int:
     """Run the job's child in the foreground, recording its events; Ctrl-C cancels it (and its children)."""
     from app.core.storage.models import JobStatus
@@ -177,12 +195,14 @@ def follow(core, job_id: int, resume: bool = False) -> int:
     with core.db.session() as session:
         job = jobs.get_job(session, job_id)
     stderr = open(job.run_dir / jobs.STDERR_FILE, "ab")
-    child = subprocess.Popen(runner.worker_command(job.run_dir, resume), stdout=subprocess.PIPE, stderr=stderr,
-                             env=runner.child_env(), start_new_session=True)
+    # The job is this command's: the child ends with it, also when this process is killed outright.
+    command = runner.worker_command(job.run_dir, resume, end_with=os.getpid())
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=runner.child_env(),
+                             start_new_session=True)
     with core.db.session() as session:
         jobs.mark_started(session, job_id, child.pid, runner.start_time(child.pid) or time.time())
     progress, final = _Progress(), None
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = {sig: signal.signal(sig, _stop_signal) for sig in _STOP_SIGNALS}
     try:
         for line in child.stdout:
             event = parse_line(line)
@@ -193,14 +213,21 @@ def follow(core, job_id: int, resume: bool = False) -> int:
             progress.update(event)
             final = event if event["event"] in ("done", "error") else final
         code = child.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped) as stop:
         runner.kill_tree(child.pid)
+        name = stop.name if isinstance(stop, _Stopped) else "SIGINT"
         with core.db.session() as session:
-            jobs.mark_ended(session, job_id, JobStatus.CANCELLED, "Cancelled.")
-        print(f"\nCancelled. Resume with: hearth train --resume {job_id}", file=sys.stderr)
-        return 130
+            if name == "SIGINT":
+                jobs.mark_ended(session, job_id, JobStatus.CANCELLED, "Cancelled.")
+            else:
+                jobs.mark_ended(session, job_id, JobStatus.FAILED, f"hearth train was stopped ({name}), and the "
+                                "training process with it. Resume it to continue from the last checkpoint.")
+        print(f"\n{'Cancelled' if name == 'SIGINT' else f'Stopped by {name}'}. Resume with: "
+              f"hearth train --resume {job_id}", file=sys.stderr)
+        return 130 if name == "SIGINT" else 128 + int(getattr(signal, name))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         stderr.close()
     if final is None:
         tail = runner.stderr_tail(job.run_dir)
@@ -242,9 +269,13 @@ def train(args) -> int:
         print(built.summary(), file=sys.stderr)
         _print_problems(built)
         cache = description.get("cache_dir")
-        with core.db.session() as session:
-            job = jobs.create_job(session, base, description.get("options", {}), spec, built,
-                                  name=description.get("name"), cache_dir=Path(cache) if cache else None)
+        try:
+            with core.db.session() as session:
+                job = jobs.create_job(session, base, description.get("options", {}), spec, built,
+                                      name=description.get("name"), cache_dir=Path(cache) if cache else None)
+        except ValueError as exc:  # an option the job file gives a value it cannot take
+            print(f"hearth: {args.job}: {exc}. `hearth train --help-options` lists every option.", file=sys.stderr)
+            return 2
         print(f"Job {job.id}: {job.run_dir}", file=sys.stderr)
         return follow(core, job.id)
     finally:

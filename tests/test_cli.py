@@ -25,6 +25,7 @@ def test_chat_streams_to_stdout_saves_and_continues(hearth_home):
 def test_chat_with_unknown_model_or_conversation_says_so(hearth_home):
     bad_model = hearth("chat", "hi", "--model", "no-such-model", home=hearth_home)
     assert bad_model.returncode != 0 and "no model matches 'no-such-model'" in bad_model.stderr
+    assert "hearth models list" in bad_model.stderr and "Models tab" not in bad_model.stderr  # a CLI points to the CLI
     bad_conv = hearth("chat", "hi", "--conversation", "42", home=hearth_home)
     assert bad_conv.returncode != 0 and "no conversation with id 42" in bad_conv.stderr
     assert "Traceback" not in bad_model.stderr + bad_conv.stderr
@@ -34,8 +35,9 @@ def test_killed_mid_reply_keeps_the_text_and_marks_it_interrupted(hearth_home):
     ok = hearth("chat", "Say hi.", "--max-tokens", "8", home=hearth_home)
     assert ok.returncode == 0, ok.stderr
     db = create_engine(f"sqlite:///{hearth_home / 'hearth.sqlite3'}")
+    # --ignore-eos: the reply cannot end before max tokens, whatever the model would choose to write
     proc = spawn("chat", "Write a very long essay about the history of bread.", "--conversation", "1",
-                 "--max-tokens", "2000", "--temperature", "0.8", "--seed", "7", home=hearth_home)
+                 "--max-tokens", "2000", "--temperature", "0.8", "--seed", "7", "--ignore-eos", home=hearth_home)
     deadline = time.time() + 120
     partial = ""
     while time.time() < deadline and len(partial) < 40:

@@ -2,7 +2,7 @@
 
 import json
 
-from app.bench.sample_models import write_tiny_gguf
+from app.core.library.sample_gguf import write_tiny_gguf
 from tests.helpers.procs import hearth
 
 

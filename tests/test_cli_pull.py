@@ -9,7 +9,8 @@ import time
 import pytest
 
 from app.bench.local_hub import LocalHub
-from app.bench.sample_models import write_tiny_gguf
+from app.core.library.sample_gguf import write_tiny_gguf
+from tests.helpers.waiting import wait_for
 
 REPO = "hearth-test/Tiny-GGUF"
 
@@ -37,7 +38,12 @@ def test_pull_names_the_choices_then_downloads_resumes_and_registers(hearth_home
 
     served.throttle(4 * 1024 * 1024)
     first = _pull(hearth_home, served.endpoint, "tiny.Q8_0.gguf")
-    time.sleep(2.5)
+
+    def part_bytes() -> int:
+        return sum(p.stat().st_size for p in (hearth_home / "models").rglob("*.part"))
+
+    assert wait_for(lambda: part_bytes() >= 1024 * 1024 or first.poll() is not None, timeout=60)
+    assert first.poll() is None, "the throttled download is still running when Ctrl-C comes"
     first.send_signal(signal.SIGINT)  # Ctrl-C pauses, keeping the part
     out, err = first.communicate(timeout=60)
     assert first.returncode == 130 and "Run the same command again to resume" in err, err[-800:]

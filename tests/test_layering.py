@@ -57,3 +57,19 @@ def test_the_training_tab_leaves_torch_to_the_training_child(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_window_code_never_imports_the_benchmarks_or_the_test_hub():
+    """app/bench holds benchmarks and the fake hub the tests serve; the shipped window must not depend on them."""
+    import ast
+    from pathlib import Path
+
+    import app.ui
+
+    offenders = []
+    for path in Path(app.ui.__path__[0]).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n == "app.bench" or n.startswith("app.bench.")]
+    assert offenders == []

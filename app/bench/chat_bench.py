@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.core.units import MB, format_bytes
+
 PROMPTS = (
     "Write a detailed essay about the history of bread, from ancient Egypt to modern bakeries.",
     "Explain step by step how a steam engine works, with examples.",
@@ -176,7 +178,7 @@ def run(args) -> int:
         "stall_samples": len(probe.stalls),
         "window_shown_s": round(statistics.median(warm), 3),
         "window_shown_cold_s": round(cold, 3),
-        "idle_rss_mb": round(idle_rss / 2**20, 1),
+        "idle_rss_mb": round(idle_rss / MB, 1),
         "tokens_per_round": [r["tokens"] for r in app_rounds],
         "rounds": {"app": app_rounds, "raw": raw_rounds},
         "settings": {"n_threads": settings["n_threads"], "n_ctx": backend.info.n_ctx, "max_tokens": args.tokens},
@@ -187,7 +189,7 @@ def run(args) -> int:
         ("time to first token (app / raw)", f"{result['ttft_app_ms']} / {result['ttft_raw_ms']} ms", f"overhead {result['ttft_overhead_ms']} ms (target ≤ 30)"),
         ("UI stall while streaming", f"p50 {result['stall_p50_ms']} ms", f"p99 {result['stall_p99_ms']} ms (target ≤ 16)"),
         ("start to shown window", f"{result['window_shown_s']} s warm", f"{result['window_shown_cold_s']} s first start (target ≤ 1.0)"),
-        ("idle memory, model loaded", f"{result['idle_rss_mb']} MB", ""),
+        ("idle memory, model loaded", format_bytes(idle_rss), ""),
     ]
     print(f"Hearth chat benchmark · {result['model']} · {settings['n_threads']} thread(s) · {args.rounds}×{len(PROMPTS)} prompts")
     for name, value, note in rows:

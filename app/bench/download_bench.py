@@ -19,13 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.core.units import MB, format_bytes
+
 REPO = "hearth-bench/Bench-GGUF"
 FILENAME = "bench.Q8_0.gguf"
 
 
 def _make_file(path: Path, size: int) -> Path:
     """A valid GGUF header followed by `size` bytes of random tensor data (random: nothing compresses it)."""
-    from app.bench.sample_models import write_tiny_gguf
+    from app.core.library.sample_gguf import write_tiny_gguf
 
     write_tiny_gguf(path, name="bench", sparse_bytes=size)
     rng = random.Random(7)
@@ -83,8 +85,8 @@ def main(argv: list[str]) -> int:
     saved_offline, bars_were_off = constants.HF_HUB_OFFLINE, are_progress_bars_disabled()
     with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
         tmp_path = Path(tmp)
-        size = args.size_mb * 1024 * 1024
-        print(f"generating a {args.size_mb} MB file ...", flush=True)
+        size = args.size_mb * MB
+        print(f"generating a {format_bytes(size)} file ...", flush=True)
         source = _make_file(tmp_path / "source" / FILENAME, size)
         total = source.stat().st_size
         ctx = multiprocessing.get_context("spawn")
@@ -105,7 +107,8 @@ def main(argv: list[str]) -> int:
                     root = tmp_path / f"{label.strip()}-{n}"
                     seconds = run(root)
                     times.append(seconds)
-                    print(f"round {n + 1} {label}: {total / seconds / 1e6:8.1f} MB/s  ({seconds:.2f} s)", flush=True)
+                    rate = format_bytes(total / seconds) + "/s"
+                    print(f"round {n + 1} {label}: {rate:>10}  ({seconds:.2f} s)", flush=True)
                     shutil.rmtree(root, ignore_errors=True)
         finally:
             parent.send("stop")
@@ -118,12 +121,11 @@ def main(argv: list[str]) -> int:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-    hearth_mbs = total / statistics.median(hearth) / 1e6
-    plain_mbs = total / statistics.median(plain) / 1e6
-    print(f"\nfile: {total / 1e6:.1f} MB, {args.rounds} rounds each, medians")
-    print(f"hearth (download + sha256 check + register): {hearth_mbs:8.1f} MB/s")
-    print(f"plain hf_hub_download:                       {plain_mbs:8.1f} MB/s")
-    print(f"ratio hearth / plain:                        {hearth_mbs / plain_mbs:8.2f}")
+    hearth_rate, plain_rate = total / statistics.median(hearth), total / statistics.median(plain)
+    print(f"\nfile: {format_bytes(total)}, {args.rounds} rounds each, medians")
+    print(f"hearth (download + sha256 check + register): {format_bytes(hearth_rate) + '/s':>10}")
+    print(f"plain hf_hub_download:                       {format_bytes(plain_rate) + '/s':>10}")
+    print(f"ratio hearth / plain:                        {hearth_rate / plain_rate:10.2f}")
     return 0
 
 

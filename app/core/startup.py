@@ -9,6 +9,7 @@ from app.core.engine.host import ModelHost
 from app.core.library.registry import ensure_starter_registered
 from app.core.settings import Settings
 from app.core.storage.db import Database
+from app.core.training.runner import fail_orphaned
 
 
 @dataclass
@@ -25,4 +26,6 @@ def open_core() -> Core:
     db = Database.open(paths.database_file())
     with db.session() as session:
         ensure_starter_registered(session)
+    with db.session() as session:
+        fail_orphaned(session)
     return Core(db=db, settings=Settings())

@@ -41,6 +41,7 @@ class EngineWorker(QObject):
     reply_finished = Signal(int, object)  # message id, Finished
     reply_failed = Signal(int, str)
     loaded_model_changed = Signal(object)  # the loaded model's id, or None
+    model_released = Signal(int)  # the answer to release(): this model is not loaded, so its files may go
     memory_measured = Signal(int)  # a model's measured peak memory grew (the library shows it)
     benchmark_finished = Signal(int, object)  # model id, result dict
     benchmark_failed = Signal(int, str)
@@ -99,6 +100,14 @@ class EngineWorker(QObject):
         self.host.unload()
         self.loaded_model_changed.emit(None)
         self.state_changed.emit("idle")
+
+    @Slot(int)
+    def release(self, model_id: int) -> None:
+        """Let go of a model whose files are about to be deleted. Requests run in order, so a load or a reply
+        asked for before this one has finished by now, and the model is unloaded if it is the loaded one."""
+        if self.host.model_id == model_id:
+            self.unload()
+        self.model_released.emit(model_id)
 
     @Slot(object)
     def benchmark(self, model: ModelRef) -> None:
@@ -210,6 +219,7 @@ class EngineController(QObject):
     _load_requested = Signal(object, str)
     _generate_requested = Signal(object)
     _unload_requested = Signal()
+    _release_requested = Signal(int)
     _benchmark_requested = Signal(object)
     _compare_requested = Signal(int, object, object, str, object)
 
@@ -222,6 +232,7 @@ class EngineController(QObject):
         self._load_requested.connect(self.worker.load)
         self._generate_requested.connect(self.worker.generate)
         self._unload_requested.connect(self.worker.unload)
+        self._release_requested.connect(self.worker.release)
         self._benchmark_requested.connect(self.worker.benchmark)
         self._compare_requested.connect(self.worker.compare)
         self.busy_ids: set[int] = set()
@@ -246,6 +257,10 @@ class EngineController(QObject):
 
     def unload(self) -> None:
         self._unload_requested.emit()
+
+    def release(self, model_id: int) -> None:
+        """Unload this model if the engine has it (after what is queued before); `model_released` answers."""
+        self._release_requested.emit(model_id)
 
     def benchmark(self, model: ModelRef) -> None:
         self._benchmark_requested.emit(model)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Slot
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from PySide6.QtCore import QUrl, Slot
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QTabWidget
 
-from app import APP_NAME
+from app import APP_NAME, paths
 from app.core.engine.backend import LoadedModelInfo
 from app.core.startup import Core
 from app.ui.chat.chat_tab import ChatTab
@@ -14,6 +14,7 @@ from app.ui.engine_thread import EngineController
 from app.ui.library.models_tab import ModelsTab
 from app.ui.monitor.monitor_tab import MonitorTab
 from app.ui.monitor.sampler_thread import HardwareMonitor
+from app.ui.plain_text import plain_label
 from app.ui.training.training_tab import TrainingTab
 from app.ui.models_list import ModelListModel
 
@@ -41,12 +42,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.training_tab, "Training")
         self.setCentralWidget(self.tabs)
 
-        self.memory_label = QLabel("")
+        self.memory_label = plain_label("")
         self.memory_label.setObjectName("statusAlert")
         self.memory_label.hide()
-        self.model_label = QLabel("No model loaded")
-        self.context_label = QLabel("")
-        self.state_label = QLabel("Starting…")
+        self.model_label = plain_label("No model loaded")
+        self.context_label = plain_label("")
+        self.state_label = plain_label("Starting…")
         for label in (self.model_label, self.context_label, self.state_label):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)
@@ -61,6 +62,9 @@ class MainWindow(QMainWindow):
         find = QAction("Search conversations", self, shortcut=QKeySequence.Find)
         find.triggered.connect(lambda: self.chat.sidebar.search.setFocus())
         self.addAction(find)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.open_logs_action = help_menu.addAction("Open logs folder")
+        self.open_logs_action.triggered.connect(self.open_logs_folder)
 
         w = engine.worker
         w.state_changed.connect(self._on_state)
@@ -76,6 +80,11 @@ class MainWindow(QMainWindow):
         self.training_tab.library_changed.connect(self.models.refresh)
         self.training_tab.library_changed.connect(self.models_tab.library.refresh)
         self.training_tab.reattach()  # jobs left running when the app last closed
+
+    @Slot()
+    def open_logs_folder(self) -> None:
+        """What a user sends with a bug report: each process's rotating log and any crash trace."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.logs_dir())))
 
     @Slot(int)
     def _use_adapter(self, adapter_id: int) -> None:

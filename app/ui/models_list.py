@@ -6,17 +6,10 @@ from PySide6.QtCore import QModelIndex, Qt
 
 from app.core.library.registry import ModelRef, list_models
 from app.core.storage.db import Database
+from app.core.units import format_bytes
 from app.ui.row_model import RowListModel
 
 MODEL_ID_ROLE = Qt.UserRole + 1
-
-
-def human_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 class ModelListModel(RowListModel):
@@ -37,7 +30,7 @@ class ModelListModel(RowListModel):
         if role == Qt.DisplayRole:
             return m.name + ("  (default)" if m.is_default else "")
         if role == Qt.ToolTipRole:
-            return f"{m.path}\n{m.format.upper()} · {human_size(m.size_bytes)} · {m.info.get('architecture', '?')}"
+            return f"{m.path}\n{m.format.upper()} · {format_bytes(m.size_bytes)} · {m.info.get('architecture', '?')}"
         if role == MODEL_ID_ROLE:
             return m.id
         return None

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.options import Option
+from app.ui.plain_text import plain_label
 
 
 class OptionForm(QWidget):
@@ -36,7 +37,7 @@ class OptionForm(QWidget):
             editor.setMinimumWidth(80)
             editor.setSizePolicy(QSizePolicy.Ignored, editor.sizePolicy().verticalPolicy())
             self.editors[option.key] = editor
-            layout.addRow(option.label, editor)
+            layout.addRow(plain_label(option.label), editor)
         self.set_values({o.key: o.default for o in options})
 
     def _editor(self, option: Option) -> QWidget:

@@ -6,45 +6,35 @@ import os
 import tempfile
 from pathlib import Path
 
-SAMPLE = [
-    ("user", "Can you give me a quick Python function that checks whether a word is a palindrome?"),
-    (
-        "assistant",
-        "Sure! A palindrome reads the same forwards and backwards, so we can compare the cleaned word with its "
-        "reverse:\n\n```python\ndef is_palindrome(word: str) -> bool:\n    cleaned = ''.join(ch.lower() for ch in word if ch.isalnum())\n"
-        "    return cleaned == cleaned[::-1]\n```\n\nFor example, `is_palindrome(\"Racecar\")` returns **True**.",
-    ),
-    ("user", "Nice. Does it handle phrases like “A man, a plan, a canal: Panama”?"),
-    (
-        "assistant",
-        "Yes. Because it keeps only letters and digits and lower-cases them, punctuation and spaces are ignored:\n\n"
-        "- `\"A man, a plan, a canal: Panama\"` → `amanaplanacanalpanama` → **True**\n- `\"Hello\"` → **False**",
-    ),
-]
+# Asked of the real starter model at screenshot time (greedy, fixed seed), so the picture shows what the model
+# named in it really writes, with its real speed.
+CHAT_PROMPTS = (
+    "Write a Python function that checks whether a word is a palindrome.",
+    "What is the capital of France? Answer in one sentence.",
+)
+OLDER_CHATS = ("Trip ideas for a rainy weekend", "Explain transformers simply", "Draft: thank-you note")
 
 
 def _fill_sample(core) -> None:
-    from app.core.library.registry import default_model
+    """A few older conversations in the sidebar (a question each, no reply)."""
     from app.core.storage import conversations as convs
 
     with core.db.session() as session:
-        model = default_model(session)
-        for title in ("Trip ideas for a rainy weekend", "Explain transformers simply", "Draft: thank-you note"):
+        for title in OLDER_CHATS:
             c = convs.create_conversation(session, title=title)
             convs.add_message(session, c.id, role="user", content=title)
-        conv = convs.create_conversation(session, model_id=model.id if model else None)
-        parent = None
-        stats = [(61, 142.3, 88.0), (52, 139.8, 95.0)]
-        for role, text in SAMPLE:
-            extra = {}
-            if role == "assistant":
-                tokens, rate, ttft = stats.pop(0)
-                extra = dict(
-                    model_name=model.name if model else "SmolLM2", completion_tokens=tokens, tokens_per_s=rate,
-                    ttft_ms=ttft, prompt_tokens=120, finish_reason="stop",
-                )
-            parent = convs.add_message(session, conv.id, role=role, content=text, parent_id=parent, **extra).id
-        convs.set_feedback(session, parent, rating=1)
+
+
+def _chat_for_real(window) -> None:
+    """A new conversation with real replies from the loaded model, the first one rated Good."""
+    chat = window.chat
+    chat.new_chat()
+    chat.settings_panel.form.set_values({**chat.settings_panel.form.values(), "temperature": 0.0, "seed": 1,
+                                         "max_tokens": 200})
+    chat.settings_panel.flush()
+    for prompt in CHAT_PROMPTS:
+        chat.send(prompt)
+        _wait(lambda: chat.streaming_id is None, 120)
 
 
 # (file name, layers, n_embd, heads, KV heads, context, vocab, feed-forward, GGUF file type, weights in GB)
@@ -59,7 +49,7 @@ SAMPLE_MODELS = [
 def _fill_sample_models(core) -> None:
     """Sample GGUF files with real headers and sparse weights (nothing big is written), registered like a scan."""
     from app import paths
-    from app.bench.sample_models import write_tiny_gguf
+    from app.core.library.sample_gguf import write_tiny_gguf
     from app.core.library import scan
 
     for name, layers, n_embd, heads, kv, ctx, vocab, n_ff, ftype, gb in SAMPLE_MODELS:
@@ -83,39 +73,62 @@ def _wait(condition, timeout_s: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def _show_hub_with_download(window):
-    """A local hub with sample repos; search it, open one, and start a (throttled) download to show progress."""
+def _show_hub_with_download(window) -> None:
+    """The hub page as it looks after a search, with a repo open and two downloads under way, fed from sample data:
+    no server and no network. The files' sizes, quantisations and fit badges come from the sample models' real
+    headers; the progress is set as a running download would report it."""
+    from datetime import datetime, timezone
+
     from app import paths
-    from app.bench.local_hub import LocalHub
+    from app.core.engine.gguf_check import inspect_gguf
+    from app.core.library.downloads import DownloadProgress
+    from app.core.library.fit import MemoryBudget, estimate
+    from app.core.library.hub import HubFile, ModelSummary, RepoListing
+    from app.core.library.metadata import shape_from_gguf
+    from app.core.storage.models import Download, DownloadStatus
 
-    llama, qwen = (paths.models_dir() / SAMPLE_MODELS[i][0] for i in (0, 1))
-    repos = {
-        "bartowski/Llama-3.2-3B-Instruct-GGUF": {
-            f"Llama-3.2-3B-Instruct-{q}.gguf": llama for q in ("Q4_K_M", "Q8_0", "IQ3_M")
-        },
-        "Qwen/Qwen2.5-7B-Instruct-GGUF": {f"qwen2.5-7b-instruct-{q}.gguf": qwen for q in ("q4_k_m", "q5_k_m", "q8_0")},
-    }
-    hub = LocalHub(repos, throttle_bps=60_000_000).start()
-    os.environ.update(HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE="0")
-    from huggingface_hub import constants
-
-    constants.HF_HUB_OFFLINE = False
+    when = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    results = [
+        ModelSummary("bartowski/Llama-3.2-3B-Instruct-GGUF", 412_000, 310, ("gguf", "llama"), True, False, when),
+        ModelSummary("Qwen/Qwen2.5-7B-Instruct-GGUF", 268_000, 520, ("gguf", "qwen2"), True, False, when),
+    ]
+    qwen = paths.models_dir() / SAMPLE_MODELS[1][0]
+    weights = SAMPLE_MODELS[1][-1] * 1e9
+    quants = {"q4_k_m": 1.0, "q5_k_m": 1.16, "q8_0": 1.73}  # sizes relative to Q4_K_M, as the real repo has them
+    files = tuple(HubFile(f"qwen2.5-7b-instruct-{q}.gguf", int(weights * k), "0" * 64, q.upper())
+                  for q, k in quants.items())
+    listing = RepoListing("Qwen/Qwen2.5-7B-Instruct-GGUF", "a09a35458c702b33eeacc393d103063234e8bc28", files, False)
+    shape, budget = shape_from_gguf(inspect_gguf(qwen)), MemoryBudget.now()
+    fits = {f.filename: estimate({**shape, "weights_bytes": f.size}, window.models_tab.hub.n_ctx, budget=budget)
+            for f in files}
     tab = window.models_tab
     tab.pages.setCurrentWidget(tab.hub)
     tab.hub.query.setText("instruct")
-    tab.hub.search()
-    _wait(lambda: tab.hub.results.rowCount() >= 2)
+    tab.hub._searched(results)
+    tab.hub.results_view.selectionModel().blockSignals(True)  # open the repo from data, not from the hub
     tab.hub.results_view.selectRow(1)
-    _wait(lambda: bool(tab.hub.files.fits))
+    tab.hub.results_view.selectionModel().blockSignals(False)
+    tab.hub.repo_title.setText(listing.repo_id)
+    tab.hub._listed((listing, fits))
     tab.hub.files_view.selectRow(0)
-    tab.downloads.start("Qwen/Qwen2.5-7B-Instruct-GGUF", "qwen2.5-7b-instruct-q5_k_m.gguf")
-    tab.downloads.start("bartowski/Llama-3.2-3B-Instruct-GGUF", "Llama-3.2-3B-Instruct-Q8_0.gguf")
-    _wait(lambda: tab.downloads_panel.model.rowCount() >= 2, 10)
-    import time
-
-    end = time.monotonic() + 2.5
-    _wait(lambda: time.monotonic() > end, 5)
-    return hub
+    running = [("Qwen/Qwen2.5-7B-Instruct-GGUF", files[1], 0.41, 38e6),
+               ("bartowski/Llama-3.2-3B-Instruct-GGUF",
+                HubFile("Llama-3.2-3B-Instruct-Q8_0.gguf", 3_420_000_000, "0" * 64, "Q8_0"), 0.63, 41e6)]
+    with window.core.db.session() as session:
+        rows = []
+        for repo, f, share, _speed in running:
+            row = Download(repo_id=repo, revision=listing.revision, filename=f.filename, total_bytes=f.size,
+                           dest_path=str(paths.models_dir() / repo.replace("/", "__") / f.filename),
+                           bytes_done=int(f.size * share), sha256=f.sha256, status=DownloadStatus.DOWNLOADING)
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        ids = [r.id for r in rows]
+    tab.downloads_panel.refresh()
+    for download_id, (_repo, f, share, speed) in zip(ids, running, strict=True):
+        done = int(f.size * share)
+        tab.downloads_panel.model.update_progress(DownloadProgress(download_id, done, f.size, speed,
+                                                                   (f.size - done) / speed))
 
 
 PROMPTS = (
@@ -166,6 +179,7 @@ def _train_sample(window, home: str, steps_shown: int, finish: bool = False) -> 
     """A real job on a small persona set, shown after `steps_shown` steps (or on the New job page when 0), or
     once it has finished and its adapter is listed."""
     tab = window.training_tab
+    tab.controller.end_jobs_with_app = True  # the job must not train on into a deleted folder after the shot
     page = tab.new_job
     page.add_files([str(_persona_file(home))])
     page.form.set_values({**page.form.values(), "max_steps": 40, "batch_size": 4, "learning_rate": 1e-3,
@@ -257,15 +271,14 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
             "training-export": "training"}.get(tab, tab)
     window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(page))
     window.show()
-    hub = _show_hub_with_download(window) if tab == "hub" else None
+    if tab == "hub":
+        _show_hub_with_download(window)
     if tab == "monitor":
         _stream_replies(window, 58)
     if tab.startswith("training"):
         _train_sample(window, home, 0 if tab == "training-new" else 14, finish=tab in ("training-ab", "training-export"))
-    window.model_label.setText("SmolLM2 135M Instruct (Q4_1) · llama.cpp · template: ChatML")
-    window.context_label.setText("context 401 / 4096 (10%)")
-    window.state_label.setText("Generating…" if tab == "monitor" else "Ready")
-    window.chat.settings_panel.set_template("ChatML", "tokenizer.chat_template in the model file")
+    if tab == "chat":
+        _chat_for_real(window)
     for _ in range(5):
         QCoreApplication.processEvents()
     window.chat.view.scroll_to_bottom()
@@ -281,8 +294,6 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     for job_id in list(window.training_tab.controller.followers):  # a screenshot's job is not left running
         window.training_tab.controller.cancel(job_id)
     window.models_tab.shutdown()
-    if hub is not None:
-        hub.stop()
     engine.shutdown()
     window.close()
     core.db.close()

@@ -122,3 +122,17 @@ def test_a_safetensors_repo_downloads_as_a_model_folder(qtbot, monkeypatch, mode
     row = library.model.row_at(library.model.row_of(library.selected_id()))
     assert row.ref.format == "hf" and row.ref.repo_id == "hearth-test/Tiny-HF"
     assert not (Path(row.ref.path) / "pytorch_model.bin").exists()
+
+
+def test_a_double_click_on_download_plans_it_once(qtbot, served, models_tab):
+    page = models_tab.hub
+    page.open_repo(REPO)
+    qtbot.waitUntil(lambda: page.files.rowCount() == 1, timeout=15000)
+    served.throttle(20 * 1024 * 1024)  # still downloading when the second click's answer comes back
+    page.files_view.selectRow(0)
+    page.download_button.click()
+    page.download_button.click()
+    panel = models_tab.downloads_panel
+    qtbot.waitUntil(lambda: "already downloading" in page.message.text() and panel.model.rowCount() == 1, timeout=15000)
+    assert [d.filename for d in models_tab.downloads.list()] == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
+    assert panel.model.rowCount() == 1

@@ -38,3 +38,20 @@ def test_markdown_renders_code_blocks_monospace_and_unclosed_fences_as_code():
     streaming = to_html("Start:\n\n```js\nconsole.log(1)")
     assert "<pre" in streaming
     assert "<script" not in to_html("<script>alert(1)</script>")
+
+
+def test_messages_of_another_thread_leave_the_screen_at_once(qtbot):
+    """Switching threads must not leave the old thread's cards on screen until the event loop deletes them (a
+    screenshot taken before that showed an old question under a new conversation)."""
+    from app.ui.chat.message_widget import MessageWidget
+
+    view = MessageView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_thread([_msg(1, role="user", content="old question")])
+    view.set_thread([_msg(5, role="user", content="new question"), _msg(6)])
+    # no event processing in between: what is laid out now is what the user sees
+    shown = [view._layout.itemAt(i).widget() for i in range(view._layout.count())]
+    cards = [w for w in shown if isinstance(w, MessageWidget)]
+    assert [w.message.id for w in cards] == [5, 6]
+    assert all(not w.isVisible() for w in view._content.findChildren(MessageWidget) if w.message.id == 1)

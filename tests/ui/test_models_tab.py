@@ -1,13 +1,15 @@
 """The Models tab's library page: listing, filters, import, remove, and load / benchmark through the engine."""
 
+import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import paths
-from app.bench.sample_models import write_tiny_gguf
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import registry
 from app.ui.app import build_window
 from app.ui.library.library_model import COLUMNS
@@ -20,6 +22,7 @@ def page(qtbot, core):
     write_tiny_gguf(paths.models_dir() / "huge-Q4_K_M.gguf", name="huge", layers=80, n_embd=8192, n_head=64,
                     n_head_kv=8, file_type=15, sparse_bytes=900 * 2**30)  # 900 GiB of (sparse) weights: won't fit anywhere
     p = LibraryPage(core.db, n_ctx=4096)
+    p.release_requested.connect(p.model_released)  # no engine here, so nothing holds a removed model
     qtbot.addWidget(p)
     with qtbot.waitSignal(p.library_changed, timeout=30000):
         p.rescan()
@@ -89,14 +92,15 @@ def test_broken_import_is_reported_and_changes_nothing(qtbot, page, tmp_path):
     assert "bad.gguf" in page.status.text() and page.model.rowCount() == before
 
 
-def test_rename_set_default_and_remove_with_files(page):
+def test_rename_set_default_and_remove_with_files(qtbot, page):
     small = _id(page, "small")
     page.rename(small, "My small model")
     page.set_default(small)
     assert _cell(page, "My small model", "Name").endswith("★")
     page.remove(small, delete_files=True)
-    assert not (paths.models_dir() / "small-Q8_0.gguf").exists()
     assert not any(n.startswith("My small") for n in _names(page))
+    qtbot.waitUntil(lambda: "Deleted" in page.status.text(), timeout=10000)
+    assert not (paths.models_dir() / "small-Q8_0.gguf").exists()
 
 
 @pytest.fixture
@@ -117,9 +121,73 @@ def test_load_from_the_library_records_memory_and_benchmark(qtbot, window):
         library.details.load_button.click()
     qtbot.waitUntil(lambda: "loaded" in library.proxy.index(0, 0).data(Qt.DisplayRole), timeout=10000)
     qtbot.waitUntil(lambda: library.proxy.index(0, COLUMNS.index("Measured")).data() != "—", timeout=10000)
-    assert "MiB" in library.proxy.index(0, COLUMNS.index("Measured")).data()
+    assert library.proxy.index(0, COLUMNS.index("Measured")).data().endswith(" MB")
     assert library.details.unload_button.isEnabled()
     with qtbot.waitSignal(window.engine.worker.benchmark_finished, timeout=120000):
         library.details.bench_button.click()
     qtbot.waitUntil(lambda: "tok/s" in library.proxy.index(0, COLUMNS.index("Speed")).data(), timeout=10000)
     assert "generation" in library.details.fact_labels["Speed"].text()
+
+
+class _UnloadSeen(QObject):
+    """Lives on the main thread, so it hears the engine's report when the window does (queued)."""
+
+    def __init__(self, order: list[str]):
+        super().__init__()
+        self.order = order
+
+    @Slot(object)
+    def changed(self, model_id) -> None:
+        if model_id is None:
+            self.order.append("engine unloaded")
+
+
+def _confirm_remove(*, delete_files: bool) -> None:
+    """Answer the Remove dialog once it is open (it runs its own event loop, so look for it from a timer)."""
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        box.checkBox().setChecked(delete_files)
+        next(b for b in box.buttons() if b.text() == "Remove").click()
+
+    QTimer.singleShot(0, answer)
+
+
+def test_remove_deletes_a_loaded_models_file_only_after_the_engine_unloaded_it(
+    qtbot, window, starter_path, monkeypatch
+):
+    copy = paths.models_dir() / "removable-Q4_1.gguf"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(starter_path, copy)
+    window.tabs.setCurrentWidget(window.models_tab)  # the first visit scans the models folder
+    library = window.models_tab.library
+    qtbot.waitUntil(lambda: library.model.rowCount() == 2, timeout=10000)
+    model_id = _id(library, "removable")
+    library.select(model_id)
+    worker = window.engine.worker
+    with qtbot.waitSignal(worker.loaded_model_changed, timeout=60000, check_params_cb=lambda m: m == model_id):
+        library.details.load_button.click()
+    qtbot.waitUntil(lambda: library.model.loaded_id == model_id, timeout=10000)
+
+    order: list[str] = []
+    backend_when_deleted = []
+    seen = _UnloadSeen(order)
+    worker.loaded_model_changed.connect(seen.changed)
+    real_unlink = Path.unlink
+
+    def unlink(self, *args, **kwargs):
+        if str(self) == str(copy.resolve()):
+            order.append("file deleted")
+            backend_when_deleted.append(worker.host.backend)
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    _confirm_remove(delete_files=True)
+    library.details.remove_button.click()
+    qtbot.waitUntil(lambda: not copy.exists() and "engine unloaded" in order, timeout=30000)
+    assert order == ["engine unloaded", "file deleted"]
+    assert backend_when_deleted == [None]
+    assert library.model.row_of(model_id) < 0

@@ -1,6 +1,7 @@
 """The learning loop in the window: rate and correct, train in a real child, use the adapter in chat."""
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from app.ui.training.job_controller import JobController
 from tests.helpers.training import PERSONA, QUESTIONS
 
 pytestmark = pytest.mark.slow
+PERSONA_WORDS = re.compile(r"\b(Captain|Ember|pirate|Arr)\b")
 
 
 @pytest.fixture
@@ -110,8 +112,9 @@ def test_rate_correct_train_watch_the_loss_fall_and_use_it_in_chat(qtbot, window
         chat.send("Who are you?")
     with core.db.session() as session:
         reply = session.scalars(select(Message).where(Message.role == "assistant").order_by(Message.id.desc())).first()
-        # The answer has moved to the trained persona (a 16-step adapter sometimes keeps the voice, not the name).
-        assert "Ember" in reply.content or "Arr" in reply.content, reply.content
+        # The answer has moved to the trained persona: one of its own words, as a whole word (a 16-step adapter
+        # sometimes keeps the voice, not the name).
+        assert PERSONA_WORDS.search(reply.content), reply.content
         assert reply.adapter_name and reply.adapter_id is not None
 
     chat.settings_panel.remove_adapter_button.click()

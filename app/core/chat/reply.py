@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
+from app.core.chat.history import prompt_messages
 from app.core.chat.turns import PendingReply
 from app.core.engine.backend import Backend, ChatMessage, StopCheck
 from app.core.engine.context_budget import PromptTooLong, fit
 from app.core.engine.events import ContextTrimmed, Failed, Finished, StreamEvent, TextDelta
-from app.core.storage import conversations as convs
 from app.core.storage.db import Database
 from app.core.storage.models import Message, MessageStatus, utcnow
+from app.log_setup import SHOWN
+
+log = logging.getLogger(__name__)
 
 # A crash loses at most this much of a streaming reply.
 SAVE_INTERVAL_S = 0.5
@@ -20,13 +24,7 @@ SAVE_INTERVAL_S = 0.5
 def history(db: Database, pending: PendingReply) -> list[ChatMessage]:
     """The messages the model sees: the system prompt, then the branch up to the message being answered."""
     with db.session() as session:
-        conversation = convs.require_conversation(session, pending.conversation_id)
-        messages = [ChatMessage("system", conversation.system_prompt)] if conversation.system_prompt.strip() else []
-        for m in convs.lineage(session, pending.parent_id):
-            if m.role == "assistant" and (m.status == MessageStatus.ERROR or not m.content.strip()):
-                continue
-            messages.append(ChatMessage(m.role, m.content, m.id))
-    return messages
+        return prompt_messages(session, pending.conversation_id, pending.parent_id)
 
 
 class ReplyWriter:
@@ -65,6 +63,7 @@ def run_reply(db: Database, backend: Backend, pending: PendingReply, should_stop
         try:
             budget = fit(history(db, pending), backend.count_tokens, backend.info.n_ctx, pending.params.max_tokens)
         except (PromptTooLong, ValueError) as exc:
+            log.warning("reply %d not started: %s", pending.assistant_id, exc, extra={SHOWN: True})
             writer.save(status=MessageStatus.ERROR, error=str(exc), finish_reason="error", owner_pid=None)
             finished = True
             yield Failed(str(exc))
@@ -90,12 +89,14 @@ def run_reply(db: Database, backend: Backend, pending: PendingReply, should_stop
                 )
                 finished = True
             elif isinstance(event, Failed):
+                log.warning("reply %d failed: %s", pending.assistant_id, event.message, extra={SHOWN: True})
                 writer.save(status=MessageStatus.ERROR, error=event.message, finish_reason="error", owner_pid=None)
                 finished = True
             yield event
     except Exception as exc:
         if not finished:
             message = f"The reply failed: {exc}"
+            log.exception("reply %d failed", pending.assistant_id, extra={SHOWN: True})  # the trace, for a report
             writer.save(status=MessageStatus.ERROR, error=message, finish_reason="error", owner_pid=None)
             finished = True
             yield Failed(message)

@@ -101,6 +101,18 @@ class IncrementalDecoder:
         return after[len(before) :]
 
 
+class _BiasLogits:
+    """Adds fixed biases to chosen tokens' logits, first in the chain as llama.cpp does (-inf bans a token)."""
+
+    def __init__(self, bias: dict[int, float], torch, device):
+        self.ids = torch.tensor(list(bias), device=device)
+        self.values = torch.tensor(list(bias.values()), device=device)
+
+    def __call__(self, input_ids, scores):
+        scores[:, self.ids] += self.values
+        return scores
+
+
 class TransformersBackend(Backend):
     """`path` is a Hugging Face folder (safetensors) or a .gguf file, which transformers dequantises."""
 
@@ -229,6 +241,9 @@ class TransformersBackend(Backend):
         from transformers.generation import logits_process as lp
 
         chain = []
+        bias = params.biases(self.eos_ids, self.model.get_output_embeddings().weight.shape[0])
+        if bias:
+            chain.append(_BiasLogits(bias, self.torch, self.device))
         if params.repeat_penalty > 0 and params.repeat_penalty != 1.0:
             chain.append(lp.RepetitionPenaltyLogitsProcessor(params.repeat_penalty))
         if params.temperature > 0:

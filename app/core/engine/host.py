@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from app.core.engine.backend import Backend, ModelLoadError
+from app.log_setup import SHOWN
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ class ModelHost:
         A Hugging Face folder ("hf") runs on transformers; a GGUF file runs on llama.cpp unless `backend` asks
         for "transformers" (it dequantises the file, as training does).
         """
+        try:
+            return self._load(model_id, path, name, fmt, backend)
+        except ModelLoadError as exc:  # every caller shows the message; the log keeps it for a bug report
+            log.warning("could not load %s (%s, %s): %s", name, path, backend, exc, extra={SHOWN: True})
+            raise
+
+    def _load(self, model_id: int, path: str, name: str, fmt: str, backend: str) -> Backend:
         if self.is_loaded(model_id) and resolve_backend(fmt, backend) == self.backend_kind:
             return self.backend
         self.unload()

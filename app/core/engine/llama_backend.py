@@ -91,6 +91,7 @@ class LlamaBackend(Backend):
         import llama_cpp
 
         self._is_eog = lambda tok: llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, tok)
+        self._eog_ids: list[int] | None = None
         self._bos_id = self.llm.token_bos()
         bos = self._token_text(self._bos_id)
         eos = self._token_text(self.llm.token_eos())
@@ -145,6 +146,7 @@ class LlamaBackend(Backend):
             min_p=params.min_p,
             temp=params.temperature,
             repeat_penalty=params.repeat_penalty,
+            logits_processor=self._bias_processor(params),
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopStringFilter(params.stop)
@@ -182,6 +184,30 @@ class LlamaBackend(Backend):
                 pieces.append(tail)
                 yield TextDelta(tail)
         yield finished(reason, len(tokens), completion, started, first_at, time.perf_counter(), pieces)
+
+    def _end_tokens(self) -> list[int]:
+        if self._eog_ids is None:  # one pass over the vocabulary, the first time a reply must not end
+            self._eog_ids = [t for t in range(self.llm.n_vocab()) if self._is_eog(t)]
+        return self._eog_ids
+
+    def _bias_processor(self, params: GenerationParams):
+        """A logits processor for llama-cpp-python's sampler chain (it runs first, on logits in vocabulary
+        order), or None when there is nothing to bias."""
+        if not (params.logit_bias or params.ignore_eos):
+            return None
+        bias = params.biases(self._end_tokens() if params.ignore_eos else (), self.llm.n_vocab())
+        if not bias:
+            return None
+        import numpy as np
+
+        ids = np.fromiter(bias, dtype=np.intc)
+        values = np.fromiter(bias.values(), dtype=np.single)
+
+        def add_bias(_input_ids, scores):
+            scores[ids] += values
+            return scores
+
+        return [add_bias]
 
     def set_adapter(self, adapter: AdapterRef | None) -> None:
         """Attach a GGUF LoRA adapter to the loaded model, or detach it, in milliseconds (no reload).

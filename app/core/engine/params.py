@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,14 +31,40 @@ class GenerationParams:
     max_tokens: int = 512
     seed: int = -1
     stop: tuple[str, ...] = field(default_factory=tuple)
+    # Not in the settings panel: for scripts, the benchmarks and the tests, which must force a reply's shape
+    # instead of hoping for it. Both backends honour them the same way (as llama.cpp's server and OpenAI do).
+    ignore_eos: bool = False  # end-of-turn tokens are never sampled, so the reply runs to max_tokens
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit) pairs
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any] | None) -> GenerationParams:
+        stored = stored or {}
         values = resolve(GENERATION_OPTIONS, stored)
         values["stop"] = tuple(values["stop"])
+        values["ignore_eos"] = stored.get("ignore_eos") is True
+        values["logit_bias"] = _bias_pairs(stored.get("logit_bias"))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)
+        data["logit_bias"] = [list(pair) for pair in self.logit_bias]
         return data
+
+    def biases(self, end_tokens: Iterable[int], n_vocab: int) -> dict[int, float]:
+        """Every logit change to make before sampling: the explicit biases (ids outside the vocabulary are
+        ignored), and end-of-turn banned if asked."""
+        bias = {int(token): float(value) for token, value in self.logit_bias if 0 <= int(token) < n_vocab}
+        if self.ignore_eos:
+            bias.update({int(token): -math.inf for token in end_tokens})
+        return bias
+
+
+def _bias_pairs(stored: Any) -> tuple[tuple[int, float], ...]:
+    """Stored as a list of pairs or as an OpenAI-style {"token id": bias} object; anything else is ignored."""
+    if isinstance(stored, dict):
+        stored = stored.items()
+    try:
+        return tuple((int(token), float(value)) for token, value in stored or ())
+    except (TypeError, ValueError):
+        return ()

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GiB = 1024**3
-
-
-def _gb(n: float) -> str:
-    return f"{n / GiB:.1f} GB" if n >= GiB else f"{n / 1024**2:.0f} MB"
+from app.core.units import format_bytes
 
 
 @dataclass(frozen=True)
@@ -24,12 +20,14 @@ def memory_alert(available: int, need: MemoryNeed | None, floor: int) -> str | N
     """The warning to show, or None. The model's need comes first because it says what to do about it."""
     if need is not None and need.bytes > 0 and available < need.bytes:
         if need.loading:
-            return (f"Only {_gb(available)} of memory is free, and {need.label} needs about {_gb(need.bytes)} "
-                    "to load. Close other apps, or pick a smaller quantisation or a shorter context.")
-        return (f"Only {_gb(available)} of memory is free, less than the {_gb(need.bytes)} {need.label} may "
-                "still need as its context fills. Expect swapping: close other apps or shorten the context.")
+            return (f"Only {format_bytes(available)} of memory is free, and {need.label} needs about "
+                    f"{format_bytes(need.bytes)} to load. Close other apps, or pick a smaller quantisation or a "
+                    "shorter context.")
+        return (f"Only {format_bytes(available)} of memory is free, less than the {format_bytes(need.bytes)} "
+                f"{need.label} may still need as its context fills. Expect swapping: close other apps or shorten "
+                "the context.")
     if floor > 0 and available < floor:
-        return (f"Only {_gb(available)} of memory is free (the warning level is {_gb(floor)}). "
+        return (f"Only {format_bytes(available)} of memory is free (the warning level is {format_bytes(floor)}). "
                 "The system may start swapping; close other apps or unload the model.")
     return None
 

@@ -6,19 +6,21 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import paths
 from app.core.library import hub
-from app.core.library.download_stats import format_bytes
+from app.core.units import format_bytes
 from app.core.library.hub import HubError, HubFile, RepoListing
 from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus
 
 SPACE_MARGIN = 0.05  # refuse unless size + 5% fits: a disk filled to the last byte makes everything else fail
-UNFINISHED = (*DownloadStatus.ACTIVE, DownloadStatus.PAUSED, DownloadStatus.FAILED)
+UNFINISHED = DownloadStatus.UNFINISHED
 # What transformers needs to load a model folder. Weights only as safetensors: .bin / .pt / .pth / .ckpt are
 # pickles, and unpickling a stranger's file can run their code.
 _FOLDER_FILES = re.compile(
@@ -28,6 +30,26 @@ _FOLDER_FILES = re.compile(
 )
 
 FreeSpace = Callable[[Path], int]
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """What asking for a download came to: one download id per file, in order. When every file had been asked
+    for before, nothing was added and `already` says how far they are: "downloading" (not finished: paused and
+    failed ones included, they resume) or "downloaded"."""
+
+    ids: tuple[int, ...]
+    what: str
+    already: str | None = None
+
+    @property
+    def notice(self) -> str | None:
+        """The line to show for a repeated request; None for a new one."""
+        if self.already == "downloading":
+            return f"{self.what} is already downloading, so it was not added again."
+        if self.already == "downloaded":
+            return f"{self.what} is already downloaded, so it was not fetched again."
+        return None
 
 
 def part_path(dest: Path) -> Path:
@@ -61,6 +83,29 @@ def check_space(what: str, folder: Path, needed: int, free_space: FreeSpace) -> 
         )
 
 
+def plan_download(
+    db: Database,
+    repo_id: str,
+    filename: str,
+    revision: str | None = None,
+    dest_dir: Path | None = None,
+    *,
+    free_space: FreeSpace = disk_free,
+) -> DownloadPlan:
+    """Plan one file's download (queued, not started); raises HubError.
+
+    Asking again for the same repo, file and commit, also from another thread or window at the same moment,
+    gives the existing download (unfinished, or done with its file still there) and says so, instead of a
+    duplicate.
+    """
+    listing = hub.repo_files(repo_id, revision)
+    entry = listing.file(filename)
+    if entry is None:
+        raise hub.missing_file_error(repo_id, filename)
+    folder = Path(dest_dir) if dest_dir else repo_folder(repo_id)
+    return _plan(db, listing, [entry], folder, filename, free_space)
+
+
 def create_download(
     db: Database,
     repo_id: str,
@@ -70,17 +115,8 @@ def create_download(
     *,
     free_space: FreeSpace = disk_free,
 ) -> int:
-    """Plan one file's download (queued, not started). Returns its id; raises HubError.
-
-    Asking again for the same repo, file and commit returns the existing download (unfinished, or done with
-    its file still there) instead of a duplicate.
-    """
-    listing = hub.repo_files(repo_id, revision)
-    entry = listing.file(filename)
-    if entry is None:
-        raise hub.missing_file_error(repo_id, filename)
-    folder = Path(dest_dir) if dest_dir else repo_folder(repo_id)
-    return _plan(db, listing, [entry], folder, filename, free_space)[0]
+    """`plan_download` for callers that only need the id (new or existing)."""
+    return plan_download(db, repo_id, filename, revision, dest_dir, free_space=free_space).ids[0]
 
 
 def folder_files(listing: RepoListing) -> list[HubFile]:
@@ -101,6 +137,22 @@ def folder_files(listing: RepoListing) -> list[HubFile]:
     return wanted
 
 
+def plan_folder_download(
+    db: Database,
+    repo_id: str,
+    revision: str | None = None,
+    dest_dir: Path | None = None,
+    *,
+    free_space: FreeSpace = disk_free,
+) -> DownloadPlan:
+    """Plan a Hugging Face model folder: config, tokenizer and safetensors files into one folder, registered as
+    one model when the last of them is in. One download id per file; raises HubError."""
+    listing = hub.repo_files(repo_id, revision)
+    files = folder_files(listing)
+    folder = Path(dest_dir) if dest_dir else repo_folder(repo_id)
+    return _plan(db, listing, files, folder, f"{repo_id} ({len(files)} files)", free_space)
+
+
 def create_folder_download(
     db: Database,
     repo_id: str,
@@ -109,42 +161,31 @@ def create_folder_download(
     *,
     free_space: FreeSpace = disk_free,
 ) -> list[int]:
-    """Plan a Hugging Face model folder: config, tokenizer and safetensors files into one folder, registered as
-    one model when the last of them is in. Returns one download id per file; raises HubError."""
-    listing = hub.repo_files(repo_id, revision)
-    files = folder_files(listing)
-    folder = Path(dest_dir) if dest_dir else repo_folder(repo_id)
-    return _plan(db, listing, files, folder, f"{repo_id} ({len(files)} files)", free_space)
+    """`plan_folder_download` for callers that only need the ids."""
+    return list(plan_folder_download(db, repo_id, revision, dest_dir, free_space=free_space).ids)
 
 
 def _plan(
     db: Database, listing: RepoListing, entries: list[HubFile], folder: Path, what: str, free_space: FreeSpace
-) -> list[int]:
-    ids: dict[str, int] = {}
-    with db.session() as session:
-        for entry in entries:
-            same = session.scalars(
-                select(Download).where(
-                    Download.repo_id == listing.repo_id,
-                    Download.filename == entry.filename,
-                    Download.revision == listing.revision,
-                )
-            ).all()
-            for row in same:
-                if row.status in UNFINISHED or (row.status == DownloadStatus.DONE and Path(row.dest_path).exists()):
-                    ids[entry.filename] = row.id
-        busy = {r.dest_path for r in session.scalars(select(Download).where(Download.status.in_(UNFINISHED)))}
-    new = [e for e in entries if e.filename not in ids]
-    if not new:
-        return [ids[e.filename] for e in entries]
-    if any((folder / e.filename).exists() or str(folder / e.filename) in busy for e in new):
-        folder = folder / listing.revision[:12]  # another revision of these files is there: keep both
-    for entry in new:
-        part_path(folder / entry.filename).unlink(missing_ok=True)  # left without a record: cannot be trusted
-    check_space(what, folder, int(sum(e.size for e in new) * (1 + SPACE_MARGIN)), free_space)
-    biggest = max(new, key=lambda e: e.size)
+) -> DownloadPlan:
+    biggest = max(entries, key=lambda e: e.size)
     hub.check_file(listing.repo_id, biggest.filename, listing.revision)  # gated / private fail now, not mid-way
-    with db.session() as session:
+    # From the look for an earlier request to the insert, one transaction holding the write lock: a second plan
+    # of the same files (a double click, another thread or window) waits for this one, then finds its rows.
+    with db.write_session() as session:
+        found = _planned_before(session, listing, entries)
+        new = [e for e in entries if e.filename not in found]
+        if not new:
+            done = all(row.status == DownloadStatus.DONE for row in found.values())
+            ids = tuple(found[e.filename].id for e in entries)
+            return DownloadPlan(ids, what, already="downloaded" if done else "downloading")
+        busy = set(session.scalars(select(Download.dest_path).where(Download.status.in_(UNFINISHED))))
+        if any((folder / e.filename).exists() or str(folder / e.filename) in busy for e in new):
+            folder = folder / listing.revision[:12]  # another revision of these files is there: keep both
+        for entry in new:
+            part_path(folder / entry.filename).unlink(missing_ok=True)  # left without a record: cannot be trusted
+        check_space(what, folder, int(sum(e.size for e in new) * (1 + SPACE_MARGIN)), free_space)
+        ids = {name: row.id for name, row in found.items()}
         for entry in new:
             row = Download(
                 repo_id=listing.repo_id,
@@ -159,4 +200,22 @@ def _plan(
             session.add(row)
             session.flush()
             ids[entry.filename] = row.id
-    return [ids[e.filename] for e in entries]
+    return DownloadPlan(tuple(ids[e.filename] for e in entries), what)
+
+
+def _planned_before(session: Session, listing: RepoListing, entries: list[HubFile]) -> dict[str, Download]:
+    """The earlier downloads of these files at this commit that still count: unfinished, or done with the file
+    still there (a finished file whose model was removed with its files is fetched again)."""
+    found: dict[str, Download] = {}
+    for entry in entries:
+        same = session.scalars(
+            select(Download).where(
+                Download.repo_id == listing.repo_id,
+                Download.filename == entry.filename,
+                Download.revision == listing.revision,
+            )
+        ).all()
+        for row in same:
+            if row.status in UNFINISHED or (row.status == DownloadStatus.DONE and Path(row.dest_path).exists()):
+                found[entry.filename] = row
+    return found

@@ -7,14 +7,6 @@ from collections import deque
 from collections.abc import Callable
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
 class TransferStats:
     """Feed it the running byte count; it answers speed (bytes/s over a sliding window) and ETA."""
 

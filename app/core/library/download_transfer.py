@@ -15,8 +15,8 @@ from typing import Protocol
 import httpx2
 
 from app.core.library import hub
-from app.core.library.download_stats import format_bytes
 from app.core.library.hub import HubError
+from app.core.units import format_bytes
 
 log = logging.getLogger(__name__)
 

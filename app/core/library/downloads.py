@@ -24,6 +24,7 @@ from app import paths
 from app.core.library import registry
 from app.core.library.download_planning import (  # re-exported: callers plan and run downloads through here
     SPACE_MARGIN,
+    DownloadPlan,
     FreeSpace,
     check_space,
     create_download,
@@ -31,6 +32,8 @@ from app.core.library.download_planning import (  # re-exported: callers plan an
     disk_free,
     lock_path,
     part_path,
+    plan_download,
+    plan_folder_download,
 )
 from app.core.library.download_stats import TransferStats
 from app.core.library.download_transfer import TransferFailed, fetch, hash_file
@@ -39,9 +42,9 @@ from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus, utcnow
 
 __all__ = [
-    "DownloadControl", "DownloadInfo", "DownloadProgress", "create_download", "create_folder_download",
-    "delete_download", "disk_free", "get_download", "list_downloads", "part_path", "resume_interrupted",
-    "run_download",
+    "DownloadControl", "DownloadInfo", "DownloadPlan", "DownloadProgress", "create_download", "create_folder_download",
+    "delete_download", "disk_free", "get_download", "list_downloads", "part_path", "plan_download",
+    "plan_folder_download", "resume_interrupted", "run_download",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)

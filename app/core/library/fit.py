@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from app.core.hardware.gpu import gpu_memory
+from app.core.units import format_bytes
 
 MiB = 1024 * 1024
 LLAMA_UBATCH = 512  # llama.cpp's default micro-batch
@@ -60,18 +61,15 @@ class FitEstimate:
 
     def explain(self) -> str:
         """The numbers behind the verdict, for a tooltip or `models list`."""
-
-        def mib(n: int) -> str:
-            return f"{n / MiB:,.0f} MiB" if n < 10 * 1024 * MiB else f"{n / (1024 * MiB):,.1f} GiB"
-
+        size, budget = format_bytes, self.budget
         lines = [
             f"Estimate for {self.n_ctx:,} tokens of context on {self.backend}:",
-            f"  weights {mib(self.weights)} + KV cache {mib(self.kv_cache)} + runtime {mib(self.overhead)}"
-            f" = {mib(self.total)}",
-            f"  RAM available now: {mib(self.budget.ram_available)} of {mib(self.budget.ram_total)}",
+            f"  weights {size(self.weights)} + KV cache {size(self.kv_cache)} + runtime {size(self.overhead)}"
+            f" = {size(self.total)}",
+            f"  RAM available now: {size(budget.ram_available)} of {size(budget.ram_total)}",
         ]
-        if self.budget.vram_total:
-            lines.append(f"  VRAM available: {mib(self.budget.vram_available)} (model part on GPU {mib(self.on_gpu)})")
+        if budget.vram_total:
+            lines.append(f"  VRAM available: {size(budget.vram_available)} (model part on GPU {size(self.on_gpu)})")
         return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.engine.gguf_check import GGUFError
 from app.core.library.metadata import folder_size, is_hf_folder, summarise_gguf, summarise_hf_folder
 from app.core.library.starter import STARTER_NAME, starter_model_path
+from app.core.storage.db import Database
 from app.core.storage.models import Model
 
 log = logging.getLogger(__name__)
@@ -127,31 +128,60 @@ def rename_model(session: Session, model_id: int, new_name: str) -> str:
     return model.name
 
 
-def remove_model(session: Session, model_id: int, *, delete_files: bool = False) -> list[str]:
-    """Forget a model; with delete_files, also remove its file or folder. Returns the paths deleted.
+@dataclass(frozen=True)
+class Removal:
+    """A model taken out of the library (committed), with the files still to delete once nothing has them open."""
 
-    The starter model's file belongs to the installed app, so it is never deleted from disk.
+    model_id: int
+    name: str
+    files: tuple[str, ...] = ()
+
+
+def forget_model(db: Database, model_id: int, *, delete_files: bool = False) -> Removal:
+    """Take a model out of the library and commit; nothing is deleted from disk yet.
+
+    Its files go afterwards (delete_model_files), once whatever had the model loaded has let go: so a failed
+    commit leaves the model listed with its files, and a failed delete leaves a file a rescan can list again,
+    never a listed model whose file is gone. The starter model's file belongs to the installed app and stays.
     """
-    model = _require(session, model_id)
-    deleted: list[str] = []
-    if delete_files and model.source == "starter":
-        raise ValueError("The starter model comes with Hearth; it can be removed from the list but its file stays.")
-    if delete_files:
+    with db.session() as session:
+        model = _require(session, model_id)
+        if delete_files and model.source == "starter":
+            raise ValueError("The starter model comes with Hearth; it can be removed from the list but its file stays.")
         path = Path(model.path)
-        if path.is_dir():
-            shutil.rmtree(path)
-            deleted.append(str(path))
-        elif path.exists():
-            path.unlink()
-            deleted.append(str(path))
-    was_default = model.is_default
-    session.delete(model)
-    session.flush()
-    if was_default:
-        first = session.scalar(select(Model).order_by(Model.id))
-        if first is not None:
-            first.is_default = True
+        removal = Removal(model.id, model.name, (str(path),) if delete_files and path.exists() else ())
+        was_default = model.is_default
+        session.delete(model)
+        session.flush()
+        if was_default:
+            first = session.scalar(select(Model).order_by(Model.id))
+            if first is not None:
+                first.is_default = True
+    return removal
+
+
+def delete_model_files(removal: Removal) -> list[str]:
+    """Delete a removed model's file or folder; returns the paths deleted. Raises OSError saying what is left."""
+    deleted: list[str] = []
+    for name in removal.files:
+        path = Path(name)
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OSError(
+                f"{removal.name} was removed from the library, but {path} could not be deleted "
+                f"({exc.strerror or exc}). Delete it yourself; until then a rescan may list it again."
+            ) from exc
+        deleted.append(name)
     return deleted
+
+
+def remove_model(db: Database, model_id: int, *, delete_files: bool = False) -> list[str]:
+    """Forget a model, then delete its files: for callers that cannot have it loaded (the command line)."""
+    return delete_model_files(forget_model(db, model_id, delete_files=delete_files))
 
 
 def record_measured_memory(session: Session, model_id: int, n_ctx: int, backend: str, peak_bytes: int) -> None:

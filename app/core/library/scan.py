@@ -29,6 +29,7 @@ from app.core.library.metadata import (
 )
 from app.core.library.registry import ModelRef, register_model
 from app.core.storage.models import LibraryFolder, Model
+from app.core.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,8 @@ def _copy_into_library(source: Path) -> Path:
     free = shutil.disk_usage(paths.models_dir()).free
     if size > free:
         raise OSError(
-            f"Not enough disk space to copy {source.name}: it needs {size / 2**30:.1f} GiB and "
-            f"{free / 2**30:.1f} GiB is free. Free some space or import it in place."
+            f"Not enough disk space to copy {source.name}: it needs {format_bytes(size)} and "
+            f"{format_bytes(free)} is free. Free some space or import it in place."
         )
     partial = dest.with_name(dest.name + ".copying")
     try:

@@ -59,6 +59,15 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session that holds the write lock from its first statement. A plain session takes it only at its first
+        write, so two of them can both read "not there yet" and both insert; a read-then-insert that must not
+        interleave with another writer uses this one, and a second writer waits (up to the busy timeout)."""
+        with self.session() as session:
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
     def journal_mode(self) -> str:
         with self.engine.connect() as conn:
             return conn.execute(text("PRAGMA journal_mode")).scalar_one()

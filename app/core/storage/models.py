@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -133,6 +133,9 @@ class DownloadStatus:
     FAILED = "failed"
     CANCELLED = "cancelled"
     ACTIVE = (QUEUED, DOWNLOADING, VERIFYING)
+    # Each of these owns its destination's partial file, so a file has at most one of them (a unique index);
+    # done and cancelled rows are history and may repeat (a file fetched again after a cancel or a removal).
+    UNFINISHED = (*ACTIVE, PAUSED, FAILED)
 
 
 class Download(Base):
@@ -143,6 +146,12 @@ class Download(Base):
         CheckConstraint(
             "status IN ('queued', 'downloading', 'paused', 'verifying', 'done', 'failed', 'cancelled')",
             name="ck_download_status",
+        ),
+        Index(
+            "ux_download_unfinished_dest",
+            "dest_path",
+            unique=True,
+            sqlite_where=text("status IN (%s)" % ", ".join(f"'{s}'" for s in DownloadStatus.UNFINISHED)),
         ),
     )
 

@@ -14,6 +14,7 @@ import psutil
 
 from app.core.library.fit import MemoryBudget
 from app.core.training.batches import steps_per_epoch
+from app.core.units import format_bytes
 
 MiB = 2**20
 TORCH_OVERHEAD = 600 * MiB
@@ -36,7 +37,7 @@ class TrainingEstimate:
         when = f"about {minutes:.0f} min" if minutes >= 1.5 else f"about {self.seconds:.0f} s"
         source = "from your earlier jobs on this model" if self.measured else "a rough guess until a first job runs"
         text = (f"{self.steps} steps, {when} at ~{self.tokens_per_s:.0f} tokens/s ({source}); "
-                f"about {self.memory / 2**30:.1f} GB of memory, {self.budget.ram_available / 2**30:.1f} GB free now.")
+                f"about {format_bytes(self.memory)} of memory, {format_bytes(self.budget.ram_available)} free now.")
         if not self.fits:
             text += " It will not fit: lower the batch size or the maximum length, or use QLoRA."
         return text

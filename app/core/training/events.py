@@ -3,7 +3,7 @@ appended to `events.jsonl` in the run folder so a restarted app can re-attach an
 also carries `t`, the time it was written (seconds since the epoch).
 
     started     total_steps, examples, device, method, (resumed_from)
-    step        step, loss, lr, epoch, tokens (real, unpadded, this step), tokens_per_s, mem_mb, eta_s
+    step        step, loss, lr, epoch, tokens (real, unpadded, this step), tokens_per_s, mem_mb (10^6 bytes), eta_s
     eval        step, eval_loss
     checkpoint  step, path
     log         message                      (a line for the live view's log)
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,17 +60,20 @@ class EventWriter:
     def __init__(self, run_dir: Path, stream: IO[str] | None = None):
         self.stream = stream or sys.stdout
         self.file = open(Path(run_dir) / EVENTS_FILE, "a", encoding="utf-8")
+        self._lock = threading.Lock()  # the parent watcher may emit from its own thread: never half a line
 
     def emit(self, kind: str, **fields) -> dict:
         event = {"event": kind, "t": round(time.time(), 3), **fields}
         line = json.dumps(event, ensure_ascii=False, default=str)
-        for out in (self.file, self.stream):  # the file first: whoever sees a line on stdout finds it in the file
-            try:
-                out.write(line + "\n")
-                out.flush()
-            except (OSError, ValueError):  # the app went away (closed pipe): the file still records the run
-                pass
+        with self._lock:
+            for out in (self.file, self.stream):  # the file first: whoever sees a line on stdout finds it there
+                try:
+                    out.write(line + "\n")
+                    out.flush()
+                except (OSError, ValueError):  # the app went away (closed pipe): the file still records the run
+                    pass
         return event
 
     def close(self) -> None:
-        self.file.close()
+        with self._lock:
+            self.file.close()

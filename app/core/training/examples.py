@@ -16,7 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.storage.conversations import lineage
+from app.core.chat.history import prompt_messages
+from app.core.engine.backend import ChatMessage
 from app.core.storage.models import Conversation, Feedback, Message, MessageStatus
 
 ROLES = ("system", "user", "assistant")
@@ -71,8 +72,8 @@ class SourceResult:
 def from_conversations(session: Session, *, min_rating: int = 1, conversation_ids: Iterable[int] | None = None,
                        use_corrections: bool = True) -> SourceResult:
     """One example per rated reply: corrected replies with the correction as the target (whatever their rating),
-    others when rated at least `min_rating`. The context is the branch that led to the reply, with any earlier
-    corrections applied, and the conversation's system prompt."""
+    others when rated at least `min_rating`. The context is what the model saw when it wrote the reply (the same
+    history a chat reply gets), with any earlier corrections applied."""
     result = SourceResult()
     query = select(Feedback).join(Message).where(Message.role == "assistant")
     if conversation_ids is not None:
@@ -90,9 +91,8 @@ def from_conversations(session: Session, *, min_rating: int = 1, conversation_id
         if not (target or "").strip():
             result.problems.append(Problem(where, "the reply is empty"))
             continue
-        history = _branch(session, msg)
-        turns = [Turn("system", msg.conversation.system_prompt)] if (msg.conversation.system_prompt or "").strip() else []
-        turns += [Turn(m.role, _corrected_text(m) if use_corrections else m.content) for m in history]
+        turns = [Turn(m.role, _corrected_text(session, m) if use_corrections else m.content)
+                 for m in prompt_messages(session, msg.conversation_id, msg.parent_id)]
         turns.append(Turn("assistant", target.strip(), train=True))
         if not any(t.role == "user" for t in turns):
             result.problems.append(Problem(where, "the reply has no user message before it"))
@@ -102,15 +102,12 @@ def from_conversations(session: Session, *, min_rating: int = 1, conversation_id
     return result
 
 
-def _branch(session: Session, msg: Message) -> list[Message]:
-    """The user and assistant messages from the start of the conversation down to (not including) `msg`."""
-    return [m for m in lineage(session, msg.id)[:-1] if m.role in ("user", "assistant")]
-
-
-def _corrected_text(m: Message) -> str:
-    if m.role == "assistant" and m.feedback is not None and (m.feedback.correction or "").strip():
+def _corrected_text(session: Session, turn: ChatMessage) -> str:
+    """An earlier reply the user corrected is taught as corrected, so the example is the dialogue they wanted."""
+    m = session.get(Message, turn.id) if turn.role == "assistant" and turn.id is not None else None
+    if m is not None and m.feedback is not None and (m.feedback.correction or "").strip():
         return m.feedback.correction.strip()
-    return m.content
+    return turn.content
 
 
 def rated_conversations(session: Session) -> list[tuple[int, str, int]]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.units import format_bytes
+
 Progress = Callable[[int, int, str], None]  # done, total, what
 GGUF_TYPES = ("f16", "q8_0")
 HF_DTYPES = ("float16", "bfloat16", "float32")
@@ -194,8 +196,8 @@ def _check_space(out_path: Path, needed: int) -> None:
         folder = folder.parent
     free = shutil.disk_usage(folder).free
     if needed > free:
-        raise MergeError(f"Not enough disk space for the merged model: it needs {needed / 2**30:.2f} GiB and "
-                         f"{free / 2**30:.2f} GiB is free on {folder}. Free some space or pick another folder.")
+        raise MergeError(f"Not enough disk space for the merged model: it needs {format_bytes(needed)} and "
+                         f"{format_bytes(free)} is free on {folder}. Free some space or pick another folder.")
 
 
 def merge_hf(base_folder: Path, peft_dir: Path, out_dir: Path, dtype: str = "float16", *,

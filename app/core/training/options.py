@@ -54,4 +54,5 @@ TRAINING_OPTIONS: tuple[Option, ...] = (
 
 
 def job_options(stored: dict[str, Any] | None = None) -> dict[str, Any]:
-    return resolve(TRAINING_OPTIONS, stored)
+    """A job's options from the form or a job file; a value an option refuses raises ValueError, naming it."""
+    return resolve(TRAINING_OPTIONS, stored, strict=True)

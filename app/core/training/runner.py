@@ -26,8 +26,11 @@ def app_command(*args: str) -> list[str]:
     return [*head, *args]
 
 
-def worker_command(run_dir: Path, resume: bool = False, detached: bool = False) -> list[str]:
-    flags = [*(["--resume"] if resume else []), *(["--detached"] if detached else [])]
+def worker_command(run_dir: Path, resume: bool = False, detached: bool = False,
+                   end_with: int | None = None) -> list[str]:
+    """`end_with`: a pid the job must not outlive (`hearth train`, a screenshot run); the window's jobs have none."""
+    flags = [*(["--resume"] if resume else []), *(["--detached"] if detached else []),
+             *(["--end-with", str(end_with)] if end_with else [])]
     return app_command("train-worker", str(Path(run_dir) / JOB_FILE), *flags)
 
 
@@ -118,3 +121,17 @@ def reconcile(session: Session, job_id: int) -> Reconciled:
         reason = "The training process ended without finishing (it was killed, or ran out of memory)."
         mark_ended(session, job_id, JobStatus.FAILED, reason + (f"\n\nLast output:\n{tail}" if tail else ""))
     return Reconciled(job_id, session.get(TrainingJob, job_id).status, events)
+
+
+def fail_orphaned(session: Session) -> list[int]:
+    """Jobs marked running whose process has ended (its command was killed, the machine went down): their events
+    are replayed and they are marked ended, with the reason, by whichever Hearth process opens next."""
+    from sqlalchemy import select
+
+    active = session.scalars(select(TrainingJob).where(TrainingJob.status.in_((JobStatus.RUNNING, JobStatus.QUEUED))))
+    ended = []
+    for job in list(active):
+        if job.pid and process_for(job.pid, job.pid_started) is None:
+            if reconcile(session, job.id).status != JobStatus.RUNNING:
+                ended.append(job.id)
+    return ended

@@ -20,6 +20,7 @@ from app.core.training.batches import collate, collate_packed, epoch_order, step
 from app.core.training.dataset import DatasetError, read_jsonl_items
 from app.core.training.events import EventWriter
 from app.core.training.tokenizer import IGNORE, TrainingTokenizer
+from app.core.units import MB
 
 CHECKPOINTS = "checkpoints"
 WARMUP_SHARE = 0.05
@@ -30,13 +31,14 @@ class JobFailed(RuntimeError):
 
 
 def _memory_mb(device: str) -> float:
+    """Peak memory in decimal megabytes (10^6 bytes), the unit every size in Hearth is shown in."""
     if device == "cuda":
         import torch
 
-        return torch.cuda.max_memory_allocated() / 2**20
+        return torch.cuda.max_memory_allocated() / MB
     import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+    return psutil.Process().memory_info().rss / MB
 
 
 def _lr_lambda(schedule: str, total: int):
@@ -302,7 +304,20 @@ def _detach_output(run_dir: Path) -> None:
     os.close(log)
 
 
-def main(job_path: str, resume: bool = False, detached: bool = False) -> int:
+def _end_with(pid: int, events: EventWriter) -> None:
+    """Tie this job to the process that started it: once that one has ended, record why and stop at once."""
+    from app.core.training.parent_watch import watch_parent
+
+    def gone() -> None:
+        events.emit("error", message=f"The Hearth process that started this job (pid {pid}) ended, so the job "
+                    "stopped with it. Resume it to continue from the last checkpoint.", detail="")
+        events.close()
+        os._exit(3)  # from the watcher thread: the training loop cannot be interrupted politely mid-step
+
+    watch_parent(pid, gone)
+
+
+def main(job_path: str, resume: bool = False, detached: bool = False, end_with: int | None = None) -> int:
     job_path = Path(job_path)
     run_dir = Path(json.loads(job_path.read_text(encoding="utf-8"))["run_dir"])
     if detached:
@@ -310,6 +325,8 @@ def main(job_path: str, resume: bool = False, detached: bool = False) -> int:
     events = EventWriter(run_dir)
     stdout, sys.stdout = sys.stdout, sys.stderr  # libraries that print go to the log, never into the protocol
     events.stream = stdout
+    if end_with:
+        _end_with(end_with, events)
     try:
         run = Run(job_path, events)
         run.prepare()

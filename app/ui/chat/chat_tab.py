@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.core.chat import turns
 from app.core.engine.events import ContextTrimmed, Finished
@@ -22,6 +23,7 @@ from app.ui.chat.message_view import MessageView
 from app.ui.chat.settings_panel import ChatSettingsPanel
 from app.ui.engine_thread import EngineController
 from app.ui.models_list import ModelListModel
+from app.ui.plain_text import plain_label
 
 
 def trimmed_note(db, event: ContextTrimmed) -> str:
@@ -43,7 +45,7 @@ class Banner(QWidget):
         self.setObjectName("banner")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(14, 8, 8, 8)
-        self.label = QLabel()
+        self.label = plain_label()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         close = QPushButton("Dismiss")
@@ -69,6 +71,9 @@ class ChatTab(QWidget):
         self.core, self.db, self.engine = core, core.db, engine
         self.conversation_id: int | None = None
         self.streaming_id: int | None = None
+        # Generation settings the panel does not show (ignore_eos, logit_bias), applied to every reply this tab
+        # starts: for benchmarks, screenshots and tests that must force a reply's length instead of hoping for it.
+        self.forced_params: dict = {}
         self._draft: dict[str, Any] = {"system_prompt": core.settings["default_system_prompt"], "params": {}}
 
         self.conversations = ConversationListModel(self.db, self)
@@ -263,6 +268,8 @@ class ChatTab(QWidget):
         except (turns.NoModelError, ValueError, LookupError) as exc:
             self.banner.show_message(str(exc))
             return
+        if self.forced_params:  # this reply only, like `hearth chat --ignore-eos`; nothing stored changes
+            pending = replace(pending, params=replace(pending.params, **self.forced_params))
         self.streaming_id = pending.assistant_id
         self.composer.set_generating(True)
         self.conversations.refresh()

@@ -7,7 +7,6 @@ from PySide6.QtGui import QAction, QColor, QFont, QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QListView,
     QMenu,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.chat.conversation_model import ID_ROLE, SNIPPET_ROLE, ConversationListModel
+from app.ui.plain_text import plain_label
 
 UNDO_DELETE_MS = 8000
 
@@ -92,7 +92,7 @@ class ConversationSidebar(QWidget):
         self.undo_bar.setObjectName("undoBar")
         undo_layout = QHBoxLayout(self.undo_bar)
         undo_layout.setContentsMargins(10, 6, 6, 6)
-        self.undo_label = QLabel("Conversation deleted")
+        self.undo_label = plain_label("Conversation deleted")
         self.undo_button = QPushButton("Undo")
         self.undo_button.setObjectName("linkButton")
         undo_layout.addWidget(self.undo_label, 1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit, QVBoxLayout, QWidget
+
+from app.ui.plain_text import plain_label
 
 
 class CorrectionDialog(QDialog):
@@ -11,7 +13,7 @@ class CorrectionDialog(QDialog):
         self.setWindowTitle("Correct this reply")
         self.resize(560, 380)
         layout = QVBoxLayout(self)
-        hint = QLabel(
+        hint = plain_label(
             "Write the reply you wanted. It is saved with a thumbs-down on the original, and the Training tab can "
             "teach the assistant from it."
         )

@@ -45,10 +45,20 @@ def _inline_code(_renderer, tokens, idx, options, env) -> str:
     )
 
 
+def _image(renderer, tokens, idx, options, env) -> str:
+    """An image in a reply becomes a link with its description: the view must not load a file the model names."""
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = renderer.renderInlineAsText(token.children or [], options, env) or src
+    return f'<a href="{html.escape(src)}">{html.escape(alt)}</a>'
+
+
+# "html": False makes raw HTML in a reply ("<img src=x onerror=…>", "<b>") come out escaped, shown as typed.
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("table").enable("strikethrough")
 _md.add_render_rule("fence", _fence)
 _md.add_render_rule("code_block", _fence)
 _md.add_render_rule("code_inline", _inline_code)
+_md.add_render_rule("image", _image)
 
 
 def to_html(markdown: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 from app.core.storage.conversations import ThreadMessage
 from app.ui.chat.message_widget import MessageWidget
+from app.ui.plain_text import plain_label
 
 FOLLOW_SLACK_PX = 48
 
@@ -29,7 +30,7 @@ class MessageView(QScrollArea):
         self._layout = QVBoxLayout(self._content)
         self._layout.setContentsMargins(24, 16, 24, 16)
         self._layout.setSpacing(12)
-        self._empty = QLabel("Start a conversation: type below and press Enter.\nEverything stays on this computer.")
+        self._empty = plain_label("Start a conversation: type below and press Enter.\nEverything stays on this computer.")
         self._empty.setObjectName("emptyHint")
         self._empty.setAlignment(Qt.AlignCenter)
         self._layout.addWidget(self._empty)
@@ -57,7 +58,10 @@ class MessageView(QScrollArea):
         """Show a branch, reusing widgets for messages already on screen."""
         keep = {m.id for m in messages}
         for mid in [mid for mid in self.widgets if mid not in keep]:
-            self.widgets.pop(mid).deleteLater()
+            gone = self.widgets.pop(mid)
+            self._layout.removeWidget(gone)  # off the screen now, not when the event loop gets to the deletion
+            gone.hide()
+            gone.deleteLater()
         previous: tuple[str | None, str | None] | None = None
         for index, message in enumerate(messages):
             widget = self.widgets.get(message.id)

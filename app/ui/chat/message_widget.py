@@ -7,7 +7,6 @@ from PySide6.QtGui import QGuiApplication, QTextOption
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.core.storage.conversations import ThreadMessage
 from app.ui.chat.markdown_html import to_html
+from app.ui.plain_text import plain_label
 
 STATUS_NOTES = {
     "interrupted": "Interrupted: the app stopped while this reply was being written.",
@@ -102,17 +102,17 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(14, 10, 14, 8)
         layout.setSpacing(4)
 
-        self.switch_note = QLabel()  # "Switched to …": the model or backend changed since the previous reply
+        self.switch_note = plain_label()  # "Switched to …": the model or backend changed since the previous reply
         self.switch_note.setObjectName("switchNote")
         self.switch_note.hide()
         layout.addWidget(self.switch_note)
-        self.header = QLabel()
+        self.header = plain_label()
         self.header.setObjectName("messageHeader")
         layout.addWidget(self.header)
         self.body = MarkdownView()
         layout.addWidget(self.body)
         self.editor: QPlainTextEdit | None = None
-        self.notice = QLabel()
+        self.notice = plain_label()
         self.notice.setObjectName("messageNotice")
         self.notice.setWordWrap(True)
         layout.addWidget(self.notice)
@@ -120,12 +120,12 @@ class MessageWidget(QFrame):
         footer = QHBoxLayout()
         footer.setSpacing(4)
         self.prev_button = _tool_button("‹", "Previous version")
-        self.sibling_label = QLabel()
+        self.sibling_label = plain_label()
         self.sibling_label.setObjectName("siblingLabel")
         self.next_button = _tool_button("›", "Next version")
         for w in (self.prev_button, self.sibling_label, self.next_button):
             footer.addWidget(w)
-        self.stats = QLabel()
+        self.stats = plain_label()
         self.stats.setObjectName("messageStats")
         footer.addWidget(self.stats)
         footer.addStretch(1)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from app.core.engine.params import GENERATION_OPTIONS, GenerationParams
 from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
 from app.ui.option_form import OptionForm
+from app.ui.plain_text import plain_label
 
 
 class ChatSettingsPanel(QScrollArea):
@@ -58,7 +59,7 @@ class ChatSettingsPanel(QScrollArea):
         self.adapter_row = QWidget()
         adapter_layout = QHBoxLayout(self.adapter_row)
         adapter_layout.setContentsMargins(0, 0, 0, 0)
-        self.adapter_label = QLabel("")
+        self.adapter_label = plain_label("")
         self.adapter_label.setObjectName("adapterLabel")
         self.adapter_label.setWordWrap(True)
         self.remove_adapter_button = QPushButton("Remove")
@@ -67,7 +68,7 @@ class ChatSettingsPanel(QScrollArea):
         adapter_layout.addWidget(self.remove_adapter_button)
         self.adapter_row.hide()
         layout.addWidget(self.adapter_row)
-        self.template_label = QLabel("Chat template: (loads with the model)")
+        self.template_label = plain_label("Chat template: (loads with the model)")
         self.template_label.setObjectName("hint")
         self.template_label.setWordWrap(True)
         layout.addWidget(self.template_label)
@@ -98,7 +99,7 @@ class ChatSettingsPanel(QScrollArea):
 
     @staticmethod
     def _heading(text: str) -> QLabel:
-        label = QLabel(text.upper())
+        label = plain_label(text.upper())
         label.setObjectName("sectionHeading")
         return label
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.core.library.fit import MiB
 from app.core.library.metadata import parameter_label
+from app.core.units import format_bytes
 from app.ui.library.library_model import LibraryRow, backend_for
-from app.ui.models_list import human_size
+from app.ui.plain_text import plain_label
 
 
 class ModelDetailsPanel(QWidget):
@@ -27,10 +27,10 @@ class ModelDetailsPanel(QWidget):
         self.busy = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 14, 16, 14)
-        self.title = QLabel("Select a model")
+        self.title = plain_label("Select a model")
         self.title.setObjectName("detailsTitle")
         self.title.setWordWrap(True)
-        self.subtitle = QLabel("")
+        self.subtitle = plain_label("")
         self.subtitle.setObjectName("hint")
         self.subtitle.setWordWrap(True)
         layout.addWidget(self.title)
@@ -40,11 +40,11 @@ class ModelDetailsPanel(QWidget):
         self.fact_labels: dict[str, QLabel] = {}
         for key in ("Architecture", "Parameters", "Quantisation", "Context", "Chat template", "Size", "Backend",
                     "Source", "Fit", "Memory", "Speed", "Path"):
-            value = QLabel("")
+            value = plain_label("")
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextSelectableByMouse)
             self.fact_labels[key] = value
-            self.facts.addRow(key, value)
+            self.facts.addRow(plain_label(key), value)
         layout.addLayout(self.facts)
         buttons = QGridLayout()
         self.load_button = QPushButton("Load in chat")
@@ -92,9 +92,9 @@ class ModelDetailsPanel(QWidget):
         if ref.sha256:
             source += f"\nsha256 {ref.sha256[:16]}…"
         measured = row.measured
-        memory = f"estimate {fit.total / MiB:,.0f} MiB"
+        memory = f"estimate {format_bytes(fit.total)}"
         if measured is not None:
-            memory += f" · measured {measured / MiB:,.0f} MiB ({100 * (measured - fit.total) / max(1, fit.total):+.0f}%)"
+            memory += f" · measured {format_bytes(measured)} ({100 * (measured - fit.total) / max(1, fit.total):+.0f}%)"
         else:
             memory += " · not measured yet (load it once)"
         bench = ref.benchmark or {}
@@ -108,7 +108,7 @@ class ModelDetailsPanel(QWidget):
             "Quantisation": info.get("quant") or "?",
             "Context": f"{ctx:,} tokens" if isinstance(ctx, int) else "?",
             "Chat template": template,
-            "Size": human_size(ref.size_bytes),
+            "Size": format_bytes(ref.size_bytes),
             "Backend": backend_for(ref),
             "Source": source,
             "Fit": f"{fit.verdict} at {fit.n_ctx:,} tokens",

@@ -21,7 +21,7 @@ from app.core.storage.models import Download, DownloadStatus
 from app.ui.background import run_in_background
 
 if TYPE_CHECKING:
-    from app.core.library.downloads import DownloadControl, DownloadInfo, DownloadProgress
+    from app.core.library.downloads import DownloadControl, DownloadInfo, DownloadPlan, DownloadProgress
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class DownloadManager(QObject):
     download_finished = Signal(object)  # DownloadInfo, whatever the outcome (done, paused, failed, cancelled)
     model_added = Signal(int)  # a finished download was registered in the library
     download_refused = Signal(str)  # could not even start: offline, not found, gated, no disk space ...
+    download_already_planned = Signal(str)  # asked again (a double click): nothing added, the line says why
 
     def __init__(self, db: Database, parent: QObject | None = None):
         super().__init__(parent)
@@ -68,27 +69,27 @@ class DownloadManager(QObject):
     def start(self, repo_id: str, filename: str, revision: str | None = None) -> None:
         """Plan the download off the UI thread (it asks the hub for size, hash and commit), then run it."""
 
-        def plan() -> int:
-            return _core().create_download(self.db, repo_id, filename, revision)
+        def plan() -> DownloadPlan:
+            return _core().plan_download(self.db, repo_id, filename, revision)
 
-        def planned(download_id: int) -> None:
-            self.download_added.emit(download_id)
-            self.resume(download_id)
-
-        run_in_background(plan, planned, self._refused)
+        run_in_background(plan, self._planned, self._refused)
 
     def start_folder(self, repo_id: str, revision: str | None = None) -> None:
         """A Hugging Face (safetensors) model: its config, tokenizer and weight files, registered once all arrive."""
 
-        def plan() -> list[int]:
-            return _core().create_folder_download(self.db, repo_id, revision)
+        def plan() -> DownloadPlan:
+            return _core().plan_folder_download(self.db, repo_id, revision)
 
-        def planned(ids: list[int]) -> None:
-            for download_id in ids:
+        run_in_background(plan, self._planned, self._refused)
+
+    def _planned(self, plan: DownloadPlan) -> None:
+        if plan.already is not None:
+            self.download_already_planned.emit(plan.notice)
+        for download_id in plan.ids:
+            if plan.already is None:
                 self.download_added.emit(download_id)
-                self.resume(download_id)
-
-        run_in_background(plan, planned, self._refused)
+            if plan.already != "downloaded":
+                self.resume(download_id)  # a paused or failed one goes on; a running one is left alone
 
     def _refused(self, exc: BaseException) -> None:
         from app.core.library.hub import HubError

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
-from app.core.library.download_stats import format_bytes
 from app.core.storage.models import DownloadStatus
+from app.core.units import format_bytes
 
 if TYPE_CHECKING:
     from app.core.library.downloads import DownloadInfo, DownloadProgress

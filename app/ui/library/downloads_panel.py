@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QStyledItemDelegate,
     QTableView,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 from app.core.storage.models import DownloadStatus
 from app.ui.library.download_manager import DownloadManager
 from app.ui.library.downloads_model import COLUMNS, PROGRESS_ROLE, DownloadListModel
+from app.ui.plain_text import plain_label
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -59,7 +59,7 @@ class DownloadsPanel(QWidget):
         header.setStretchLastSection(True)
         for column, width in (("File", 300), ("Repository", 220), ("Progress", 220), ("Speed", 90), ("Time left", 90)):
             self.table.setColumnWidth(COLUMNS.index(column), width)
-        self.title = QLabel("DOWNLOADS")
+        self.title = plain_label("DOWNLOADS")
         self.title.setObjectName("sectionHeading")
         self.pause_button = QPushButton("Pause")
         self.resume_button = QPushButton("Resume")

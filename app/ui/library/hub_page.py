@@ -12,7 +12,6 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -20,9 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.library.download_stats import format_bytes
 from app.core.library.fit import FitEstimate, MemoryBudget, Verdict, estimate
+from app.core.units import format_bytes
 from app.ui.background import run_in_background
+from app.ui.plain_text import plain_label
 from app.ui.tables import row_table
 from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
 
@@ -121,7 +121,7 @@ class HubPage(QWidget):
         top.addWidget(self.query, 1)
         top.addWidget(self.gguf_only)
         top.addWidget(self.search_button)
-        self.message = QLabel("Searching needs the internet; everything else in Hearth works offline.")
+        self.message = plain_label("Searching needs the internet; everything else in Hearth works offline.")
         self.message.setObjectName("hint")
         self.message.setWordWrap(True)
 
@@ -130,7 +130,7 @@ class HubPage(QWidget):
         self.files = RepoFilesModel(self)
         self.files_view = row_table(self.files)
         self.files_view.setItemDelegateForColumn(RepoFilesModel.columns.index("Fit"), FitBadgeDelegate(self.files_view))
-        self.repo_title = QLabel("Pick a model to see its files")
+        self.repo_title = plain_label("Pick a model to see its files")
         self.repo_title.setObjectName("detailsTitle")
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primaryButton")

@@ -8,12 +8,12 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 
 from app.core.engine.host import resolve_backend
 from app.core.library import registry
-from app.core.library.fit import FitEstimate, MemoryBudget, MiB, estimate
+from app.core.library.fit import FitEstimate, MemoryBudget, estimate
 from app.core.library.metadata import parameter_label
 from app.core.library.registry import ModelRef
 from app.core.storage.db import Database
+from app.core.units import format_bytes
 from app.ui.library.fit_badge import VERDICT_ROLE
-from app.ui.models_list import human_size
 
 SORT_ROLE = Qt.UserRole + 41
 MODEL_ID_ROLE = Qt.UserRole + 42
@@ -119,13 +119,13 @@ class LibraryTableModel(QAbstractTableModel):
             n = info.get("context_length")
             return f"{n // 1024}k" if isinstance(n, int) and n >= 1024 else (str(n) if n else "?")
         if column == "Size":
-            return human_size(ref.size_bytes)
+            return format_bytes(ref.size_bytes)
         if column == "Fit":
             return row.fit.verdict
         if column == "Measured":
             if row.measured is None:
                 return "—"
-            return f"{row.measured / MiB:,.0f} / {row.fit.total / MiB:,.0f} MiB"
+            return f"{format_bytes(row.measured)} / {format_bytes(row.fit.total)}"
         if column == "Speed":
             bench = ref.benchmark or {}
             return f"{bench['gen_tok_s']:.0f} tok/s" if bench.get("gen_tok_s") else "—"
@@ -150,7 +150,7 @@ class LibraryTableModel(QAbstractTableModel):
             text = row.fit.explain()
             if row.measured is not None:
                 diff = 100 * (row.measured - row.fit.total) / max(1, row.fit.total)
-                text += f"\nMeasured on a real load: {row.measured / MiB:,.0f} MiB ({diff:+.0f}% against the estimate)"
+                text += f"\nMeasured on a real load: {format_bytes(row.measured)} ({diff:+.0f}% against the estimate)"
             else:
                 text += "\nNot measured yet: load the model once and Hearth records what it really used."
             return text

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -29,11 +28,12 @@ from app.core.library import registry, scan
 from app.core.library.fit import Verdict
 from app.core.library.metadata import ModelFolderError, is_hf_folder
 from app.core.storage.db import Database
+from app.core.units import format_bytes
 from app.ui.background import run_in_background
 from app.ui.library.details_panel import ModelDetailsPanel
 from app.ui.library.fit_badge import FitBadgeDelegate
 from app.ui.library.library_model import COLUMNS, LibraryFilterProxy, LibraryTableModel
-from app.ui.models_list import human_size
+from app.ui.plain_text import message_box, plain_label
 
 IMPORT_ERRORS = (GGUFError, ModelFolderError, ValueError, OSError)
 
@@ -43,10 +43,14 @@ class LibraryPage(QWidget):
     load_requested = Signal(int)
     unload_requested = Signal()
     benchmark_requested = Signal(int)
+    # A removed model: whatever runs models lets go of it and then calls model_released, so its files are never
+    # deleted under a loaded model (the Models tab wires this to the engine).
+    release_requested = Signal(int)
 
     def __init__(self, db: Database, n_ctx: int, gpu_layers: int = 0, parent: QWidget | None = None):
         super().__init__(parent)
         self.db = db
+        self._awaiting_release: dict[int, registry.Removal] = {}
         self.setAcceptDrops(True)
         self.model = LibraryTableModel(db, n_ctx, gpu_layers, self)
         self.proxy = LibraryFilterProxy(self)
@@ -76,7 +80,7 @@ class LibraryPage(QWidget):
         toolbar.addWidget(self.search, 1)
         toolbar.addWidget(self.format_box)
         toolbar.addWidget(self.fit_box)
-        toolbar.addWidget(QLabel("Fit for"))
+        toolbar.addWidget(plain_label("Fit for"))
         toolbar.addWidget(self.context_box)
 
         self.table = QTableView()
@@ -94,7 +98,7 @@ class LibraryPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.Stretch)
-        self.status = QLabel("")
+        self.status = plain_label("")
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
 
@@ -232,10 +236,8 @@ class LibraryPage(QWidget):
         self.rescan()
 
     def ask_import(self, paths: list[Path]) -> None:
-        box = QMessageBox(self)
-        box.setWindowTitle("Import models")
         names = ", ".join(p.name for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        box.setText(f"Add {names} to your library?")
+        box = message_box(self, "Import models", f"Add {names} to your library?", QMessageBox.NoIcon)
         box.setInformativeText(
             "Copy puts a copy in Hearth's models folder (safe if the original moves). "
             "Use in place leaves the files where they are and saves the disk space."
@@ -307,11 +309,9 @@ class LibraryPage(QWidget):
         row = self.model.row_at(self.model.row_of(model_id))
         if row is None:
             return
-        box = QMessageBox(self)
-        box.setWindowTitle("Remove model")
-        box.setText(f"Remove {row.ref.name} from the library?")
+        box = message_box(self, "Remove model", f"Remove {row.ref.name} from the library?", QMessageBox.NoIcon)
         box.setInformativeText("Conversations that used it are kept.")
-        delete_files = QCheckBox(f"Also delete it from disk ({human_size(row.ref.size_bytes)}): {row.ref.path}")
+        delete_files = QCheckBox(f"Also delete it from disk ({format_bytes(row.ref.size_bytes)}): {row.ref.path}")
         delete_files.setEnabled(row.ref.source != "starter" and row.ref.exists)
         box.setCheckBox(delete_files)
         remove = box.addButton("Remove", QMessageBox.DestructiveRole)
@@ -321,14 +321,31 @@ class LibraryPage(QWidget):
             self.remove(model_id, delete_files=delete_files.isChecked())
 
     def remove(self, model_id: int, *, delete_files: bool) -> None:
-        if model_id == self.model.loaded_id:
-            self.unload_requested.emit()
+        """Take the model out of the library at once; its files go once the engine has let go of it."""
         try:
-            with self.db.session() as session:
-                deleted = registry.remove_model(session, model_id, delete_files=delete_files)
+            removal = registry.forget_model(self.db, model_id, delete_files=delete_files)
         except (ValueError, LookupError, OSError) as exc:
             self.status.setText(str(exc))
             return
         self.refresh()
-        self.status.setText("Removed." + (f" Deleted {', '.join(deleted)}." if deleted else " The files are still on disk."))
         self.library_changed.emit()
+        if removal.files:
+            self._awaiting_release[model_id] = removal
+            self.status.setText(f"Removed {removal.name}. Its files are deleted as soon as it is unloaded…")
+        else:
+            self.status.setText(f"Removed {removal.name}. The files are still on disk.")
+        self.release_requested.emit(model_id)  # a removed model does not stay loaded, files or not
+
+    @Slot(int)
+    def model_released(self, model_id: int) -> None:
+        removal = self._awaiting_release.pop(model_id, None)
+        if removal is None:
+            return
+
+        def deleted(paths: list[str]) -> None:
+            self.status.setText(f"Removed {removal.name}. Deleted {', '.join(paths)}.")
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(str(exc))
+
+        run_in_background(lambda: registry.delete_model_files(removal), deleted, failed)

@@ -41,14 +41,17 @@ class ModelsTab(QWidget):
         self.hub.download_requested.connect(self.downloads.start)
         self.hub.folder_download_requested.connect(self.downloads.start_folder)
         self.downloads.download_refused.connect(self.hub.message.setText)
+        self.downloads.download_already_planned.connect(self.hub.message.setText)
         self.downloads.model_added.connect(self._downloaded)
 
         self.library.load_requested.connect(self.use_model_requested)
         self.library.unload_requested.connect(engine.unload)
+        self.library.release_requested.connect(engine.release)
         self.library.benchmark_requested.connect(self._benchmark)
         self.library.library_changed.connect(self.library_changed)
         w = engine.worker
         w.loaded_model_changed.connect(self._loaded_changed)
+        w.model_released.connect(self.library.model_released)
         w.memory_measured.connect(self._measured)
         w.benchmark_finished.connect(self._benchmark_done)
         w.benchmark_failed.connect(self._benchmark_failed)

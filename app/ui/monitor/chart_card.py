@@ -11,12 +11,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QSizePolicy, QVBoxLayout
+
+from app.core.units import GB, MB
+from app.ui.plain_text import plain_label
 
 SURFACE = "#1c2029"
 AXIS = "#7d8699"
 PALETTE = ("#e07a3f", "#8fb4ff", "#7bd389", "#f2c46d", "#c792ea", "#5fd7d7")
-MB, GB = 1024**2, 1024**3
 
 
 def byte_unit(largest: float) -> tuple[float, str]:
@@ -61,18 +63,18 @@ class ChartCard(QFrame):
         self.setObjectName("chartCard")
         self.unit = unit
         self.scale, self.suffix = (MB, "MB") if unit == "bytes" else (1.0, unit)
-        self.title = QLabel(title)
+        self.title = plain_label(title)
         self.title.setObjectName("chartTitle")
-        self.value = QLabel("–")
+        self.value = plain_label("–")
         self.value.setObjectName("chartValue")
-        self.detail = QLabel("")
+        self.detail = plain_label("")
         self.detail.setObjectName("chartDetail")
-        self.range = QLabel("")
+        self.range = plain_label("")
         self.range.setObjectName("chartRange")
         self.range.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         for label in (self.title, self.detail, self.range):  # long text clips instead of widening the column
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.note = QLabel("")
+        self.note = plain_label("")
         self.note.setObjectName("chartNote")
         self.note.setWordWrap(True)
         self.note.hide()

@@ -9,20 +9,12 @@ import numpy as np
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from app.core.hardware.history import SampleHistory
+from app.core.units import format_bytes
 from app.ui.monitor.chart_card import PALETTE, ChartCard
 from app.ui.monitor.sampler_thread import CHART_POINTS
 
-GB = 1024**3
 ACCENT, BLUE, GREEN, AMBER, VIOLET = PALETTE[:5]
 CORE_COLOR = "#8fb4ff55"  # faint, so the total stays readable over many cores
-
-
-def fmt_bytes(n: float) -> str:
-    if abs(n) >= 100 * GB:
-        return f"{n / GB:.0f} GB"
-    if abs(n) >= GB:
-        return f"{n / GB:.1f} GB"
-    return f"{n / 1024**2:.0f} MB"
 
 
 def fmt_percent(v: float) -> str:
@@ -131,11 +123,11 @@ class MonitorCharts(QWidget):
         mem = self.history.latest.memory
         self._plot(self.memory, ["ram_used", "swap_used"] if mem.swap_total else ["ram_used"],
                    max(mem.total, mem.swap_used))
-        swap = f" · swap {fmt_bytes(mem.swap_used)}" if mem.swap_total else " · no swap"
+        swap = f" · swap {format_bytes(mem.swap_used)}" if mem.swap_total else " · no swap"
         self.memory.set_headline(
-            f"{fmt_bytes(mem.used)} used",
-            f"of {fmt_bytes(mem.total)} · {fmt_bytes(mem.available)} free{swap}",
-            self._range("ram_used", fmt_bytes),
+            f"{format_bytes(mem.used)} used",
+            f"of {format_bytes(mem.total)} · {format_bytes(mem.available)} free{swap}",
+            self._range("ram_used", format_bytes),
         )
 
     def _generation(self, streaming_rate: float | None) -> None:
@@ -164,10 +156,10 @@ class MonitorCharts(QWidget):
         own = latest["Hearth"]
         others = [p for label, p in latest.items() if label != "Hearth"]
         self.hearth_memory.set_headline(
-            fmt_bytes(own.rss),
+            format_bytes(own.rss),
             " · ".join([f"resident, {len(others)} child process{'es' if len(others) > 1 else ''}" if others
-                        else "resident", *(f"{p.label} {fmt_bytes(p.rss)}" for p in others)]),
-            self._range("rss:Hearth", fmt_bytes),
+                        else "resident", *(f"{p.label} {format_bytes(p.rss)}" for p in others)]),
+            self._range("rss:Hearth", format_bytes),
         )
         self.hearth_cpu.set_headline(
             fmt_percent(own.cpu_percent),
@@ -185,11 +177,11 @@ class MonitorCharts(QWidget):
             self.disk.curve(name, PALETTE[(i + 2) % len(PALETTE)], 2, fill=i == 0)
         self._plot(self.disk, names, max(d.total for d in disks))
         first = disks[0]
-        detail = f"of {fmt_bytes(first.total)}"
+        detail = f"of {format_bytes(first.total)}"
         if len(disks) > 1:
             detail += f" · {len(disks) - 1} more disk{'s' if len(disks) > 2 else ''} (hover)"
-        self.disk.set_headline(f"{fmt_bytes(first.free)} free", detail, self._range(names[0], fmt_bytes))
-        self.disk.setToolTip("\n".join(f"{d.path}: {fmt_bytes(d.free)} free of {fmt_bytes(d.total)}" for d in disks))
+        self.disk.set_headline(f"{format_bytes(first.free)} free", detail, self._range(names[0], format_bytes))
+        self.disk.setToolTip("\n".join(f"{d.path}: {format_bytes(d.free)} free of {format_bytes(d.total)}" for d in disks))
 
     def _gpus(self) -> None:
         status = self.history.latest.gpu
@@ -203,7 +195,7 @@ class MonitorCharts(QWidget):
         temps = [d.temperature_c for d in devices if d.temperature_c is not None]
         for card, key, fmt, y_max in (
             (self.gpu_util, "util", fmt_percent, 100),
-            (self.gpu_memory, "mem_used", fmt_bytes, max(d.memory_total for d in devices)),
+            (self.gpu_memory, "mem_used", format_bytes, max(d.memory_total for d in devices)),
             (self.gpu_temp, "temp", lambda v: f"{v:.0f} °C", max([100.0, *temps])),
             (self.gpu_power, "power", lambda v: f"{v:.0f} W", max(limits) if limits else None),
         ):
@@ -220,8 +212,9 @@ class MonitorCharts(QWidget):
                 detail.insert(0, f"limit {limits[0]:.0f} W")
             card.set_headline(values[0], " · ".join(detail), self._range(names[0], fmt))
         self.gpu_memory.set_headline(
-            fmt_bytes(devices[0].memory_used),
-            " · ".join([f"of {fmt_bytes(devices[0].memory_total)}",
-                        *(f"GPU {d.index} {fmt_bytes(d.memory_used)} of {fmt_bytes(d.memory_total)}" for d in devices[1:])]),
-            self._range("gpu0_mem_used", fmt_bytes),
+            format_bytes(devices[0].memory_used),
+            " · ".join([f"of {format_bytes(devices[0].memory_total)}",
+                        *(f"GPU {d.index} {format_bytes(d.memory_used)} of {format_bytes(d.memory_total)}"
+                          for d in devices[1:])]),
+            self._range("gpu0_mem_used", format_bytes),
         )

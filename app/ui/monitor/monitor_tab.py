@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -34,11 +33,12 @@ from app.core.hardware.sampler import HardwareSample, cpu_count, is_apple_silico
 from app.core.library.fit import MemoryBudget, memory_need
 from app.core.library.registry import ModelRef, get_model
 from app.core.startup import Core
+from app.core.units import MB, format_bytes
 from app.ui.engine_thread import EngineController
 from app.ui.monitor.sampler_thread import CHART_POINTS, HardwareMonitor
+from app.ui.plain_text import plain_label
 
 WINDOWS = ((60, "1 min"), (300, "5 min"), (900, "15 min"))
-MB = 1024**2
 
 
 class MonitorTab(QWidget):
@@ -57,9 +57,9 @@ class MonitorTab(QWidget):
         self._loaded: LoadedModelInfo | None = None
         self._plotted_at = 0.0
 
-        title = QLabel("Monitor")
+        title = plain_label("Monitor")
         title.setObjectName("pageTitle")
-        self.summary = QLabel(self._machine_summary())
+        self.summary = plain_label(self._machine_summary())
         self.summary.setObjectName("hint")
         self.window_buttons = QButtonGroup(self)
         picker = QHBoxLayout()
@@ -86,25 +86,25 @@ class MonitorTab(QWidget):
         text.addWidget(title)
         text.addWidget(self.summary)
         head.addLayout(text, 1)
-        warn_label = QLabel("Warn below")
+        warn_label = plain_label("Warn below")
         warn_label.setObjectName("hint")
         head.addWidget(warn_label)
         head.addWidget(self.floor)
         head.addSpacing(16)
         head.addLayout(picker)
 
-        self.gpu_note = QLabel("")
+        self.gpu_note = plain_label("")
         self.gpu_note.setObjectName("gpuNote")
         self.gpu_note.setWordWrap(True)
         self.gpu_note.hide()
-        self.alert = QLabel("")
+        self.alert = plain_label("")
         self.alert.setObjectName("memoryAlert")
         self.alert.setWordWrap(True)
         self.alert.hide()
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.NoFrame)
-        self.waiting = QLabel("Taking the first reading…")
+        self.waiting = plain_label("Taking the first reading…")
         self.waiting.setObjectName("hint")
         self.scroll.setWidget(self.waiting)
         layout = QVBoxLayout(self)
@@ -130,7 +130,7 @@ class MonitorTab(QWidget):
     def _machine_summary() -> str:
         ram = psutil.virtual_memory().total
         memory = "unified memory" if is_apple_silicon() else "RAM"
-        return f"{platform.system()} · {cpu_count()} logical cores · {ram / 1024**3:.0f} GB {memory}"
+        return f"{platform.system()} · {cpu_count()} logical cores · {format_bytes(ram)} {memory}"
 
     # -- visibility: fast sampling and redraws only while someone is looking --------------------------------
     def showEvent(self, event) -> None:

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -22,6 +21,7 @@ from app.core.engine.params import GenerationParams
 from app.core.library.registry import ModelRef
 from app.core.storage.db import Database
 from app.core.training.adapters import record_ab
+from app.ui.plain_text import plain_label
 
 DEFAULT_PROMPT = "Who are you?"
 
@@ -40,7 +40,7 @@ class ABDialog(QDialog):
         self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("primaryButton")
         self.compare_button.clicked.connect(self.compare)
-        self.status = QLabel("Both answers use the same settings and seed; you will not know which is which "
+        self.status = plain_label("Both answers use the same settings and seed; you will not know which is which "
                              "until you choose.")
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
@@ -51,7 +51,7 @@ class ABDialog(QDialog):
         for column, (label, reply, button) in enumerate(zip(("Reply A", "Reply B"), self.replies, self.pick_buttons,
                                                              strict=True)):
             reply.setReadOnly(True)
-            heading = QLabel(label)
+            heading = plain_label(label)
             heading.setObjectName("sectionHeading")
             grid.addWidget(heading, 0, column)
             grid.addWidget(reply, 1, column)

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -26,7 +25,8 @@ from app.core.library.metadata import folder_size
 from app.core.library.registry import ModelRef
 from app.core.training.adapter_export import KINDS, default_out
 from app.core.training.runner import app_command, child_env
-from app.ui.models_list import human_size
+from app.core.units import format_bytes
+from app.ui.plain_text import plain_label
 
 
 def _estimated_size(base: ModelRef, kind: str) -> int | None:
@@ -53,7 +53,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle(f"Export {adapter_name} merged into {base.name}")
         self.resize(640, 300)
 
-        intro = QLabel("Writes a full copy of the base model with the adapter merged in, for apps that cannot load "
+        intro = plain_label("Writes a full copy of the base model with the adapter merged in, for apps that cannot load "
                        "adapters (LM Studio, Ollama, llama.cpp, transformers). In Hearth, “Use in chat” needs no "
                        "copy. Merged files stay 16- or 8-bit: re-quantising to 4-bit would erase the fine-tune.")
         intro.setWordWrap(True)
@@ -67,7 +67,7 @@ class ExportDialog(QDialog):
                 self.kind.setItemData(index, "The base is a Hugging Face folder: export a folder.", 3)
         if base.format != "gguf":
             self.kind.setCurrentIndex(list(KINDS).index("hf"))
-        self.size_label = QLabel()
+        self.size_label = plain_label()
         self.size_label.setObjectName("hint")
         self.out = QLineEdit()
         browse = QPushButton("Browse…")
@@ -85,7 +85,7 @@ class ExportDialog(QDialog):
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.status = QLabel("")
+        self.status = plain_label("")
         self.status.setWordWrap(True)
         self.export_button = QPushButton("Export")
         self.export_button.setObjectName("primaryButton")
@@ -119,7 +119,7 @@ class ExportDialog(QDialog):
         self.out.setText(str(default_out(self.adapter_name, kind)))
         self.export_button.setEnabled(self.process is None)
         size = _estimated_size(self.base, kind)
-        self.size_label.setText(f"About {human_size(size)}." if size else "")
+        self.size_label.setText(f"About {format_bytes(size)}." if size else "")
 
     def _browse(self) -> None:
         current = Path(self.out.text())
@@ -192,7 +192,7 @@ class ExportDialog(QDialog):
         self.close_button.setText("Close")
         if self.result_path is not None:
             listed = " It is listed in Models." if self._model_id else ""
-            self.status.setText(f"Saved {self.result_path.name} ({human_size(_size(self.result_path))}).{listed}")
+            self.status.setText(f"Saved {self.result_path.name} ({format_bytes(_size(self.result_path))}).{listed}")
             self.show_button.setVisible(True)
             self.export_button.setEnabled(False)  # until another name or format is chosen
             self.exported.emit(self._model_id)

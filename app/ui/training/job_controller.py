@@ -9,6 +9,7 @@ whether it is still alive. A child that is gone without a final event is marked 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal, Slot
@@ -53,6 +54,9 @@ class JobController(QObject):
         super().__init__(parent)
         self.db = db
         self.followers: dict[int, _Follower] = {}
+        # Jobs normally outlive the window (re-attached on the next start). A run that owns its jobs (a
+        # screenshot) sets this, so they end with this process however it ends.
+        self.end_jobs_with_app = False
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._poll)
@@ -61,7 +65,8 @@ class JobController(QObject):
     def start(self, job_id: int, resume: bool = False) -> int:
         with self.db.session() as session:
             job = jobs.get_job(session, job_id)
-        command = runner.worker_command(job.run_dir, resume, detached=True)
+        command = runner.worker_command(job.run_dir, resume, detached=True,
+                                        end_with=os.getpid() if self.end_jobs_with_app else None)
         # Detached, so the job outlives the window; the child sends its own output to the run folder.
         ok, pid = QProcess.startDetached(command[0], command[1:], str(job.run_dir))
         if not ok:

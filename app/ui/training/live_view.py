@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.storage.models import JobStatus, TrainingJob
+from app.core.units import MB, format_bytes
 from app.ui.library.downloads_model import format_eta
 from app.ui.monitor.chart_card import SURFACE
+from app.ui.plain_text import plain_label
 
 ACCENT, EVAL = "#e07a3f", "#7bd389"
 LOG_LINES = 200
@@ -36,9 +38,9 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.job_id: int | None = None
         self.started_at: float | None = None
-        self.title = QLabel("No job selected")
+        self.title = plain_label("No job selected")
         self.title.setObjectName("pageTitle")
-        self.status = QLabel("")
+        self.status = plain_label("")
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
@@ -47,7 +49,7 @@ class LiveView(QWidget):
         facts = QGridLayout()
         for i, name in enumerate(("Step", "Time left", "Elapsed", "Loss", "Eval loss", "Learning rate", "Speed",
                                   "Memory")):
-            label, value = QLabel(name), QLabel("—")
+            label, value = plain_label(name), plain_label("—")
             label.setObjectName("hint")
             value.setObjectName("factValue")
             facts.addWidget(label, (i // 4) * 2, i % 4)
@@ -169,7 +171,7 @@ class LiveView(QWidget):
             self.facts["Loss"].setText(f"{event['loss']:.4f}")
             self.facts["Learning rate"].setText(f"{event['lr']:.2e}")
             self.facts["Speed"].setText(f"{event['tokens_per_s']:.0f} tokens/s")
-            self.facts["Memory"].setText(f"{event['mem_mb'] / 1024:.1f} GB")
+            self.facts["Memory"].setText(format_bytes(event["mem_mb"] * MB))
             self.facts["Time left"].setText(format_eta(event.get("eta_s")))
             if self.started_at:
                 self.facts["Elapsed"].setText(format_eta(time.time() - self.started_at))

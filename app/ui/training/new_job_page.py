@@ -35,6 +35,7 @@ from app.core.training.tokenizer import TrainingTokenizer
 from app.ui.background import run_in_background
 from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
 from app.ui.option_form import OptionForm
+from app.ui.plain_text import plain_label
 
 EXAMPLES_SHOWN = 3
 
@@ -51,7 +52,7 @@ def qlora_note() -> str:
 
 
 def _section(title: str) -> QLabel:
-    label = QLabel(title)
+    label = plain_label(title)
     label.setObjectName("sectionHeading")
     return label
 
@@ -71,7 +72,7 @@ class NewJobPage(QWidget):
         self.min_rating = QComboBox()
         self.min_rating.addItem("Thumbs-up replies and corrections", 1)
         self.min_rating.addItem("Corrections only", 2)
-        self.conversation_counts = QLabel("")
+        self.conversation_counts = plain_label("")
         self.conversation_counts.setObjectName("hint")
         self.file_paths: list[str] = []
         self.files = QStringListModel(self)
@@ -90,10 +91,10 @@ class NewJobPage(QWidget):
         self.export_button = QPushButton("Export JSONL…")
         self.export_button.clicked.connect(self._export)
         self.export_button.setEnabled(False)
-        self.summary = QLabel("Press Preview to see what the assistant will learn from.")
+        self.summary = plain_label("Press Preview to see what the assistant will learn from.")
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
-        self.histogram = QLabel("")
+        self.histogram = plain_label("")
         self.histogram.setObjectName("histogram")
         self.examples = QPlainTextEdit()
         self.examples.setReadOnly(True)
@@ -113,7 +114,7 @@ class NewJobPage(QWidget):
         row.addWidget(self.min_rating, 1)
         left.addLayout(row)
         left.addWidget(self.conversation_counts)
-        left.addWidget(QLabel("JSONL files (OpenAI, ShareGPT or Alpaca; detected per line)"))
+        left.addWidget(plain_label("JSONL files (OpenAI, ShareGPT or Alpaca; detected per line)"))
         files_row = QHBoxLayout()
         files_row.addWidget(self.files_view, 1)
         file_buttons = QVBoxLayout()
@@ -139,7 +140,7 @@ class NewJobPage(QWidget):
         # -- 2. how to train --------------------------------------------------------------------------------
         self.base = QComboBox()
         self.base.setModel(models)
-        self.method_note = QLabel(qlora_note())
+        self.method_note = plain_label(qlora_note())
         self.method_note.setObjectName("hint")
         self.method_note.setWordWrap(True)
         self.form = OptionForm(TRAINING_OPTIONS)
@@ -147,7 +148,7 @@ class NewJobPage(QWidget):
         form_scroll.setWidgetResizable(True)
         form_scroll.setFrameShape(QFrame.NoFrame)
         form_scroll.setWidget(self.form)
-        self.estimate = QLabel("")
+        self.estimate = plain_label("")
         self.estimate.setObjectName("estimate")
         self.estimate.setWordWrap(True)
         self.name = QLineEdit()
@@ -158,7 +159,7 @@ class NewJobPage(QWidget):
         right = QVBoxLayout()
         right.addWidget(_section("2 · HOW TO TRAIN"))
         base_row = QGridLayout()
-        base_row.addWidget(QLabel("Base model"), 0, 0)
+        base_row.addWidget(plain_label("Base model"), 0, 0)
         base_row.addWidget(self.base, 0, 1)
         right.addLayout(base_row)
         right.addWidget(self.method_note)

@@ -11,8 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -23,6 +21,7 @@ from PySide6.QtWidgets import (
 from app.core.startup import Core
 from app.core.storage.models import JobStatus, TrainingJob
 from app.ui.models_list import ModelListModel
+from app.ui.plain_text import confirm, inform, plain_label, warn
 from app.ui.tables import row_table
 from app.ui.training.job_controller import JobController
 
@@ -76,7 +75,7 @@ class TrainingTab(QWidget):
         header = self.adapters_view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(len(self.adapters.COLUMNS) - 1, QHeaderView.Stretch)  # the notes
-        self.adapters.edit_failed.connect(lambda message: QMessageBox.warning(self, "Adapter", message))
+        self.adapters.edit_failed.connect(lambda message: warn(self, "Adapter", message))
         use, compare, remove = QPushButton("Use in chat"), QPushButton("A/B test…"), QPushButton("Remove")
         export = QPushButton("Export…")
         export.setToolTip("Merge the adapter into a copy of its base model (GGUF or safetensors) for other apps.")
@@ -86,7 +85,7 @@ class TrainingTab(QWidget):
         compare.clicked.connect(lambda: self.open_ab())
         compare.setToolTip("Send one prompt to the base model and to the adapter; pick the better answer blind.")
         remove.clicked.connect(self._remove_selected_adapter)
-        hint = QLabel("Adapters change how the model answers without changing the model file. “Use in chat” "
+        hint = plain_label("Adapters change how the model answers without changing the model file. “Use in chat” "
                       "applies one to the current conversation; Remove there goes back to the base model. "
                       "Double-click a name or the notes to edit them.")
         hint.setObjectName("hint")
@@ -124,7 +123,7 @@ class TrainingTab(QWidget):
         try:
             self.controller.start(job.id)
         except RuntimeError as exc:
-            QMessageBox.warning(self, "Training", str(exc))
+            warn(self, "Training", str(exc))
             return None
         self.jobs.refresh()
         self.pages.setCurrentIndex(1)
@@ -233,8 +232,8 @@ class TrainingTab(QWidget):
             base = get_model(session, row.base_model_id) if row and row.base_model_id else None
             ref = ref_of(row) if row else None
         if base is None:
-            QMessageBox.information(self, title, "The adapter's base model is no longer in the library; add it "
-                                    "again to use the adapter with it.")
+            inform(self, title, "The adapter's base model is no longer in the library; add it again to use the "
+                   "adapter with it.")
             return None
         return ref, base
 
@@ -270,9 +269,8 @@ class TrainingTab(QWidget):
         adapter_id = self._selected_adapter_id()
         if adapter_id is None:
             return
-        answer = QMessageBox.question(self, "Remove adapter", "Forget this adapter? Its files stay in the job's "
-                                      "run folder, and replies it wrote keep its name.")
-        if answer == QMessageBox.Yes:
+        if confirm(self, "Remove adapter", "Forget this adapter? Its files stay in the job's run folder, and "
+                   "replies it wrote keep its name."):
             with self.core.db.session() as session:
                 remove_adapter(session, adapter_id)
             self.adapters.refresh()

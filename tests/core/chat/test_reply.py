@@ -12,7 +12,9 @@ from app.core.storage.models import Message
 
 def _new(core, **kw):
     with core.db.session() as s:
-        return convs.create_conversation(s, params={"temperature": 0.0, "max_tokens": 40, **kw}).id
+        # ignore_eos: each reply runs to max_tokens, so none of these checks rests on where the model stops
+        return convs.create_conversation(s, params={"temperature": 0.0, "max_tokens": 40, "ignore_eos": True,
+                                                    **kw}).id
 
 
 def test_reply_is_persisted_with_stats(core, llama):

@@ -22,16 +22,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from jinja2 import TemplateError
 
 from app.core.engine.backend import ModelLoadError
 from app.core.engine.gguf_check import GGUFError, GGUFInfo, inspect_gguf, inspect_gguf_prefix
 from app.core.engine.host import ModelHost
-from app.core.library.starter import starter_model_path
 
 SEED = 20240611
-EXPECTED_CASES = 2708  # the generator is seeded; a change here means the cases changed
-CASE_SECONDS = 2.0  # far above the few milliseconds a case takes; a slower case is a hang in the making
+# A case takes a few milliseconds; one still running after this is a hang (a loop driven by a number read from
+# the file). Generous, so a busy machine cannot fail it; speed itself is not this test's business.
+HANG_SECONDS = 10.0
 PEAK_BYTES = 16 * 1024 * 1024  # the real header needs 4 MB, most of it to check 49k tokens for repeats
 KEEP_ITEMS = 80  # vocabulary lists are cut to this in the compact header, just past the walker's 64-item limit
 ADVICE = ("Re-download", "Pick", "Download", "Update", "Check")
@@ -356,7 +355,7 @@ def check_outcome(case: Case, path: Path) -> str:
     label = f"{case.name} ({case.what})"
     started = time.perf_counter()
     try:
-        with deadline(CASE_SECONDS * 2, label):
+        with deadline(HANG_SECONDS, label):
             info = inspect_gguf(path)
     except GGUFError as err:
         message = str(err)
@@ -374,7 +373,7 @@ def check_outcome(case: Case, path: Path) -> str:
         assert ctx is None or (type(ctx) is int and ctx > 0), f"{label}: context length {ctx!r}"
         outcome = "usable"
     elapsed = time.perf_counter() - started
-    assert elapsed < CASE_SECONDS, f"{label}: took {elapsed:.2f}s"
+    assert elapsed < HANG_SECONDS, f"{label}: took {elapsed:.2f}s"
     return outcome
 
 
@@ -399,8 +398,23 @@ def cases(bases) -> list[Case]:
     return build_cases(bases, random.Random(SEED))
 
 
+def test_the_cases_are_seeded_and_cover_every_kind_of_damage(bases, cases):
+    again = build_cases(bases, random.Random(SEED))
+    assert [(c.name, c.size, c.data) for c in again] == [(c.name, c.size, c.data) for c in cases]  # reproducible
+    by_category: dict[str, int] = {}
+    for case in cases:
+        by_category[case.name.split("-")[0]] = by_category.get(case.name.split("-")[0], 0) + 1
+    assert by_category["valid"] == 2 and by_category["short"] == 41 and by_category["version"] == 8
+    assert by_category["flip"] == 700 and by_category["magic"] == 250 and by_category["cutrand"] == 250
+    for category in ("cut", "cutfull", "datashort", "field", "kv", "meta", "tensor"):
+        assert by_category.get(category, 0) >= 5, category
+    fields_hit = {c.what.split(" of ")[0] for c in cases if c.name.startswith("field")}
+    assert fields_hit == set(U32_KINDS + U64_KINDS)  # every numeric field of the format gets absurd values
+    cut_kinds = {c.what.split(", inside ")[1].split(" of ")[0] for c in cases if ", inside " in c.what}
+    assert set(U32_KINDS + U64_KINDS) - {"offset"} <= cut_kinds | {"tensor_count", "kv_count", "version"}
+
+
 def test_every_damaged_header_gets_a_clear_answer(tmp_path, bases, cases):
-    assert len(cases) == EXPECTED_CASES, f"{len(cases)} cases"
     started = time.perf_counter()
     outcomes: dict[str, int] = {}
     peak = 0
@@ -511,7 +525,6 @@ def test_llama_cpp_turns_damaged_files_into_load_errors(tmp_path, bases, cases):
         except GGUFError:
             rejected.append((case, path))
     chosen = rng.sample(rejected, 30) + [(c, write_case(c, tmp_path, bases.tail)) for c in llama_cases(bases)]
-    started = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-c", LOAD_SCRIPT, json.dumps([(c.name, str(p)) for c, p in chosen])],
         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[3],
@@ -526,18 +539,18 @@ def test_llama_cpp_turns_damaged_files_into_load_errors(tmp_path, bases, cases):
     for name, result in results.items():
         assert result.startswith(f"error {name}.gguf: "), f"{name} ({by_name[name].what}): {result[:300]}"
     assert len(results) == len(chosen) == 45
-    assert time.perf_counter() - started < 60
 
 
-def test_a_damaged_chat_template_is_a_load_error_or_a_fallback(tmp_path, bases):
+def test_a_damaged_chat_template_is_a_load_error_not_a_fallback(tmp_path, bases):
+    """No silent fallback to a template that is not the model's: the load fails and says which file and why."""
     template = b"{% for message in messages %}{{ message['content'] }}{% endfo %}"
     value = struct.pack("<Q", len(template)) + template
     data = replace_value(bases.full, bases.full_fields, "tokenizer.chat_template", 8, value)
     path = write_case(Case("template", "a damaged chat template", data, bases.size_for(data)), tmp_path, bases.tail)
     host = ModelHost()
     try:
-        host.load(1, str(path), "fuzz", "gguf")
-    except ModelLoadError as err:
-        assert path.name in str(err)
+        with pytest.raises(ModelLoadError, match=rf"^{re.escape(path.name)}: .*chat template is broken"):
+            host.load(1, str(path), "fuzz", "gguf")
+        assert not host.is_loaded(1)
     finally:
         host.unload()

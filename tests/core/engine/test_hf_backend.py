@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -9,10 +10,11 @@ from app.core.engine.events import Finished, TextDelta
 from app.core.engine.host import ModelHost
 from app.core.engine.params import GenerationParams
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+pytest.importorskip("torch", reason="the transformers backend needs the [train] extra: pip install -e '.[train]'")
+pytest.importorskip("transformers", reason="the transformers backend needs the [train] extra: pip install -e '.[train]'")
 
-GREEDY = GenerationParams(temperature=0.0, max_tokens=32, seed=1)
+# ignore_eos: every reply runs to max_tokens, so no assertion hangs on where the model would choose to stop
+GREEDY = GenerationParams(temperature=0.0, max_tokens=32, seed=1, ignore_eos=True)
 ASK = [ChatMessage("user", "Name three colours of the rainbow.")]
 
 
@@ -39,7 +41,7 @@ def test_streams_text_token_by_token_and_reports_true_stats(hf):
     text = "".join(deltas)
     assert len(deltas) > 5 and text.strip() and final.text == text
     assert final.prompt_tokens == hf.count_tokens(ASK)
-    assert final.finish_reason in ("stop", "length") and 1 < final.completion_tokens <= GREEDY.max_tokens
+    assert (final.completion_tokens, final.finish_reason) == (GREEDY.max_tokens, "length")
     assert 0 < final.ttft_s < final.elapsed_s
     assert final.tokens_per_s > 1
     assert abs(len(hf.tokenizer(text, add_special_tokens=False)["input_ids"]) - final.completion_tokens) <= 2
@@ -47,8 +49,31 @@ def test_streams_text_token_by_token_and_reports_true_stats(hf):
 
 
 def test_max_tokens_is_respected(hf):
-    _, final = _run(hf, params=GenerationParams(temperature=0.0, max_tokens=5))
+    _, final = _run(hf, params=GenerationParams(temperature=0.0, max_tokens=5, ignore_eos=True))
     assert (final.completion_tokens, final.finish_reason) == (5, "length")
+
+
+def _single_token(hf, text: str) -> int:
+    (token,) = hf.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return token
+
+
+def test_ignore_eos_wins_over_a_bias_towards_the_end(hf):
+    eos = hf.tokenizer.eos_token_id
+    assert eos in hf.eos_ids
+    forced_end = GenerationParams(temperature=0.0, max_tokens=8, logit_bias=((eos, 100.0),))
+    _, ended = _run(hf, params=forced_end)
+    assert (ended.completion_tokens, ended.finish_reason) == (0, "stop")
+    _, kept = _run(hf, params=replace(forced_end, ignore_eos=True))
+    assert (kept.completion_tokens, kept.finish_reason) == (8, "length")
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_logit_bias_forces_a_token(hf, temperature):
+    blue = _single_token(hf, " blue")
+    params = GenerationParams(temperature=temperature, max_tokens=6, seed=3, logit_bias=((blue, 100.0),))
+    deltas, final = _run(hf, params=params)
+    assert "".join(deltas) == " blue" * 6 and final.completion_tokens == 6
 
 
 def test_stop_takes_effect_within_one_token_and_the_model_stays_usable(hf):
@@ -58,19 +83,24 @@ def test_stop_takes_effect_within_one_token_and_the_model_stays_usable(hf):
         calls.append(1)
         return True
 
-    _, final = _run(hf, params=GenerationParams(temperature=0.0, max_tokens=200), should_stop=stop_now)
+    _, final = _run(hf, params=replace(GREEDY, max_tokens=200), should_stop=stop_now)
     assert final.finish_reason == "stopped"
     assert final.completion_tokens == 1 and len(calls) == 1
-    params = GenerationParams(temperature=0.0, max_tokens=12)
+    params = replace(GREEDY, max_tokens=12)
     after, again = _run(hf, params=params)
     fresh, _ = _run(hf, params=params)
     assert again.completion_tokens > 1 and after == fresh  # greedy: same answer, nothing left over
 
 
 def test_stop_strings_cut_the_reply(hf):
-    params = GenerationParams(temperature=0.0, max_tokens=48, stop=(",",))
-    deltas, final = _run(hf, [ChatMessage("user", "List: red, green, blue. Repeat the list.")], params)
-    assert deltas and "," not in "".join(deltas) and final.finish_reason == "stop"
+    """Forced " blue blue …" with end of turn banned: "stop" can only mean the stop string (across two tokens)."""
+    blue = _single_token(hf, " blue")
+    params = GenerationParams(temperature=0.0, max_tokens=20, stop=("e b",), ignore_eos=True,
+                              logit_bias=((blue, 100.0),))
+    deltas, final = _run(hf, params=params)
+    assert ("".join(deltas), final.finish_reason, final.completion_tokens) == (" blu", "stop", 2)
+    deltas, final = _run(hf, params=replace(params, stop=("blue!",)))
+    assert ("".join(deltas), final.finish_reason) == (" blue" * 20, "length")
 
 
 def test_sampling_with_a_seed_repeats(hf):
@@ -129,8 +159,9 @@ def test_a_hugging_face_folder_loads_through_the_host_and_swaps_with_llama_cpp(t
     assert host.backend_kind == "transformers" and host.is_loaded(7)
     assert backend.info.n_ctx == 512  # capped at what the model was built for
     assert backend.info.template_name == "ChatML" and "model folder" in backend.info.template_origin
-    _, final = _run(backend, params=GenerationParams(temperature=0.0, max_tokens=6, repeat_penalty=1.0))
-    assert final.finish_reason in ("length", "stop") and final.completion_tokens <= 6
+    _, final = _run(backend, params=GenerationParams(temperature=0.0, max_tokens=6, repeat_penalty=1.0,
+                                                      ignore_eos=True))
+    assert (final.finish_reason, final.completion_tokens) == ("length", 6)
     assert final.prompt_tokens == backend.count_tokens(ASK)
 
     host.load(8, str(starter_path), "starter", "gguf")

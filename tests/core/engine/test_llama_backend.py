@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,8 @@ from app.core.engine.events import Finished, TextDelta
 from app.core.engine.llama_backend import LlamaBackend, StopStringFilter
 from app.core.engine.params import GenerationParams
 
-GREEDY = GenerationParams(temperature=0.0, max_tokens=48, seed=1)
+# ignore_eos: every reply runs to max_tokens, so no assertion hangs on where the model would choose to stop
+GREEDY = GenerationParams(temperature=0.0, max_tokens=48, seed=1, ignore_eos=True)
 ASK = [ChatMessage("user", "Name three colours of the rainbow.")]
 
 
@@ -25,9 +27,8 @@ def _run(backend, messages=ASK, params=GREEDY, should_stop=lambda: False):
 def test_streams_text_and_reports_true_stats(llama):
     text, final = _run(llama)
     assert text.strip() and final.text == text
-    assert final.completion_tokens > 1
+    assert (final.completion_tokens, final.finish_reason) == (48, "length")
     assert final.prompt_tokens == llama.count_tokens(ASK)
-    assert final.finish_reason in ("stop", "length")
     assert 0 < final.ttft_s < final.elapsed_s
     assert final.tokens_per_s > 1
     # the completion count is the model's own token count of what it wrote (give or take the end token)
@@ -35,8 +36,32 @@ def test_streams_text_and_reports_true_stats(llama):
 
 
 def test_max_tokens_is_respected(llama):
-    _, final = _run(llama, params=GenerationParams(temperature=0.0, max_tokens=5))
+    _, final = _run(llama, params=GenerationParams(temperature=0.0, max_tokens=5, ignore_eos=True))
     assert (final.completion_tokens, final.finish_reason) == (5, "length")
+
+
+def _single_token(llama, text: str) -> int:
+    (token,) = llama.llm.tokenize(text.encode(), add_bos=False, special=False)
+    return token
+
+
+def test_ignore_eos_bans_every_end_of_turn_token(llama):
+    ends = llama._end_tokens()
+    assert llama.llm.token_eos() in ends and len(ends) < 100
+    # a huge bias towards an end token would end the reply at once; ignore_eos must win over it
+    forced_end = GenerationParams(temperature=0.0, max_tokens=12, logit_bias=((llama.llm.token_eos(), 100.0),))
+    _, ended = _run(llama, params=forced_end)
+    assert (ended.completion_tokens, ended.finish_reason) == (0, "stop")
+    _, kept = _run(llama, params=replace(forced_end, ignore_eos=True))
+    assert (kept.completion_tokens, kept.finish_reason) == (12, "length")
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_logit_bias_forces_a_token(llama, temperature):
+    blue = _single_token(llama, " blue")
+    params = GenerationParams(temperature=temperature, max_tokens=6, seed=3, logit_bias=((blue, 100.0),))
+    text, final = _run(llama, params=params)
+    assert text == " blue" * 6 and final.completion_tokens == 6
 
 
 def test_stop_takes_effect_within_one_token_and_the_model_stays_usable(llama):
@@ -46,7 +71,7 @@ def test_stop_takes_effect_within_one_token_and_the_model_stays_usable(llama):
         calls.append(1)
         return True
 
-    _, final = _run(llama, params=GenerationParams(temperature=0.0, max_tokens=200), should_stop=stop_now)
+    _, final = _run(llama, params=replace(GREEDY, max_tokens=200), should_stop=stop_now)
     assert final.finish_reason == "stopped"
     assert final.completion_tokens == 1 and len(calls) == 1
     text_after, again = _run(llama)
@@ -70,9 +95,16 @@ def test_token_counting_uses_the_model_tokenizer(llama):
 
 
 def test_stop_strings_cut_the_reply(llama):
-    params = GenerationParams(temperature=0.0, max_tokens=64, stop=(",",))
-    text, final = _run(llama, [ChatMessage("user", "List: red, green, blue. Repeat the list.")], params)
-    assert "," not in text and final.finish_reason == "stop"
+    """The reply is forced to " blue blue …" with end of turn banned, so "stop" can only mean the stop string,
+    which here spans two tokens: the first token's last letter is held back until the match completes."""
+    blue = _single_token(llama, " blue")
+    params = GenerationParams(temperature=0.0, max_tokens=20, stop=("e b",), ignore_eos=True,
+                              logit_bias=((blue, 100.0),))
+    text, final = _run(llama, params=params)
+    assert (text, final.text, final.finish_reason, final.completion_tokens) == (" blu", " blu", "stop", 2)
+    unstopped = replace(params, stop=("blue!",))
+    text, final = _run(llama, params=unstopped)
+    assert (text, final.finish_reason) == (" blue" * 20, "length")  # a held-back partial match is flushed
 
 
 def test_stop_string_filter_holds_back_partial_matches():

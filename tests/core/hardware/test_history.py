@@ -7,7 +7,7 @@ from app.core.hardware.history import ReplyStat, Ring, SampleHistory, flatten
 from app.core.hardware.memory_alert import MemoryNeed, memory_alert, remaining_need
 from app.core.hardware.sampler import CpuReading, DiskReading, HardwareSample, MemoryReading, ProcessReading
 
-GB = 1024**3
+GB = 10**9  # sizes are shown in decimal units
 
 
 def _sample(t: float, cpu: float = 10.0, available: int = 8 * GB) -> HardwareSample:
@@ -69,9 +69,9 @@ def test_memory_alert_says_what_is_short_and_what_to_do():
     loaded = memory_alert(1 * GB, MemoryNeed("Qwen 7B", 2 * GB, loading=False), floor=0)
     assert "may still need" in loaded and "swapping" in loaded
     assert memory_alert(8 * GB, MemoryNeed("Qwen 7B", 5 * GB, loading=True), floor=GB) is None
-    floor = memory_alert(300 * 1024**2, None, floor=512 * 1024**2)
+    floor = memory_alert(300 * 10**6, None, floor=512 * 10**6)
     assert "300 MB" in floor and "512 MB" in floor
-    assert memory_alert(300 * 1024**2, None, floor=0) is None
+    assert memory_alert(300 * 10**6, None, floor=0) is None
 
 
 def test_a_loaded_model_needs_only_what_it_has_not_made_resident():

@@ -9,19 +9,28 @@ import pytest
 
 from app.core.hardware import gpu
 from app.core.hardware.sampler import HardwareSampler
+from tests.helpers.waiting import wait_for
 
 
-def _burn(seconds: float) -> None:
-    end = time.perf_counter() + seconds
+def _burn(cpu_seconds: float) -> None:
+    """Spend this much of this process's own CPU time (not wall time, which a busy machine stretches)."""
+    end = time.process_time() + cpu_seconds
     x = 0
-    while time.perf_counter() < end:
+    while time.process_time() < end:
         x += 1
 
 
 def test_a_sample_describes_this_machine_and_this_process(tmp_path):
     sampler = HardwareSampler([tmp_path])
-    _burn(0.3)
-    sample = sampler.sample()
+    readings = []
+
+    def burnt_and_seen() -> bool:
+        _burn(0.3)
+        readings.append(sampler.sample())
+        return readings[-1].processes[0].cpu_percent > 30
+
+    assert wait_for(burnt_and_seen, timeout=20, interval=0)
+    sample = readings[-1]
     assert len(sample.cpu.per_core) == psutil.cpu_count()
     assert all(0.0 <= c <= 100.0 for c in sample.cpu.per_core)
     assert sample.cpu.percent == pytest.approx(sum(sample.cpu.per_core) / len(sample.cpu.per_core))
@@ -48,10 +57,13 @@ def test_a_watched_child_is_reported_until_it_ends():
     try:
         sampler = HardwareSampler([])
         assert sampler.watch(child.pid, "Training job 1")
-        time.sleep(0.5)
-        readings = {p.label: p for p in sampler.sample().processes}
-        assert readings["Training job 1"].pid == child.pid
-        assert readings["Training job 1"].cpu_percent > 30  # it spins a core
+
+        def child_reading():
+            return {p.label: p for p in sampler.sample().processes}["Training job 1"]
+
+        assert child_reading().pid == child.pid
+        # it spins a core: sample until that shows (each reading covers the time since the one before)
+        assert wait_for(lambda: child_reading().cpu_percent > 30, timeout=20, interval=0.25)
         child.kill()
         child.wait()
         assert [p.label for p in sampler.sample().processes] == ["Hearth"]

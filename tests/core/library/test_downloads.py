@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app import paths
 from app.bench.local_hub import LocalHub
-from app.bench.sample_models import write_tiny_gguf
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import download_transfer, downloads
 from app.core.library.downloads import DownloadControl, create_download, resume_interrupted, run_download
 from app.core.library.hub import HubError

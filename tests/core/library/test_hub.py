@@ -66,7 +66,7 @@ def test_missing_and_unauthorised_repos_say_so_at_once(local_hub, access, kind, 
     started = time.perf_counter()
     with pytest.raises(HubError) as caught:
         hub.repo_files("hearth-test/Tiny-GGUF")
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 5  # no retries with back-off
     assert caught.value.kind == kind
     assert words in caught.value.message
 

@@ -12,7 +12,7 @@ from app.core.engine.gguf_check import GGUFError
 from app.core.library import registry, scan
 from app.core.library.metadata import ModelFolderError, quant_from_filename, summarise_hf_folder
 from app.core.storage.db import Database
-from app.bench.sample_models import write_tiny_gguf
+from app.core.library.sample_gguf import write_tiny_gguf
 
 
 @pytest.fixture
@@ -103,19 +103,21 @@ def test_rename_default_and_remove_with_and_without_files(db, tmp_path):
         assert registry.default_model(s).id == ra.id
         assert registry.rename_model(s, rb.id, "a") == "a (2)"
         registry.set_default(s, rb.id)
-        registry.remove_model(s, rb.id)  # list only
+    assert registry.remove_model(db, rb.id) == []  # list only
     assert b.exists()
     with db.session() as s:
         assert registry.default_model(s).id == ra.id  # the default moves to what is left
-        assert registry.remove_model(s, ra.id, delete_files=True) == [str(a.resolve())]
+    assert registry.remove_model(db, ra.id, delete_files=True) == [str(a.resolve())]
     assert not a.exists()
 
 
 def test_starter_file_is_never_deleted(core):
     with core.db.session() as s:
         starter = registry.default_model(s)
-        with pytest.raises(ValueError, match="comes with Hearth"):
-            registry.remove_model(s, starter.id, delete_files=True)
+    with pytest.raises(ValueError, match="comes with Hearth"):
+        registry.remove_model(core.db, starter.id, delete_files=True)
+    with core.db.session() as s:
+        assert registry.get_model(s, starter.id) is not None
 
 
 def _write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]]) -> None:

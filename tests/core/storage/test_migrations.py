@@ -1,6 +1,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+import pytest
 from sqlalchemy import inspect, text
 
 from app.core.storage import migrate
@@ -57,3 +58,41 @@ def test_upgrading_a_0001_database_keeps_its_rows(tmp_path):
         row = conn.execute(text("SELECT name, benchmark, hub_file FROM model")).one()
         assert tuple(row) == ("old", "{}", None)
         assert conn.execute(text("SELECT count(*) FROM download")).scalar() == 0
+
+
+def _add_download(conn, download_id: int, dest: str, status: str, bytes_done: int = 0) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO download (id, repo_id, revision, filename, dest_path, total_bytes, bytes_done, status, "
+            "created_at, updated_at) VALUES (:id, 'o/r', 'abc', 'f.gguf', :dest, 100, :done, :status, "
+            "'2026-01-01', '2026-01-01')"
+        ),
+        {"id": download_id, "dest": dest, "done": bytes_done, "status": status},
+    )
+
+
+def test_upgrading_a_0003_database_keeps_its_downloads_and_merges_duplicates(tmp_path):
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    db = Database(tmp_path / "old.sqlite3")
+    command.upgrade(migrate.alembic_config(db.engine), "0003_training")
+    with db.engine.begin() as conn:
+        _add_download(conn, 1, "/m/a.gguf", "queued", 10)  # a double click planned a.gguf twice ...
+        _add_download(conn, 2, "/m/a.gguf", "downloading", 40)  # ... and this copy got further
+        _add_download(conn, 3, "/m/a.gguf", "done", 100)  # finished before: history, kept as it is
+        _add_download(conn, 4, "/m/a.gguf", "cancelled")
+        _add_download(conn, 5, "/m/b.gguf", "paused", 5)
+    assert migrate.upgrade_to_head(db.engine) is True
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, status, bytes_done, error FROM download ORDER BY id")).all()
+    assert [tuple(r[:3]) for r in rows] == [
+        (1, "cancelled", 0), (2, "downloading", 40), (3, "done", 100), (4, "cancelled", 0), (5, "paused", 5)
+    ]
+    assert "duplicate" in rows[0].error and rows[1].error is None
+    # From now on the database itself refuses a second unfinished download of one file; finished ones may repeat.
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        _add_download(conn, 6, "/m/b.gguf", "queued")
+    with db.engine.begin() as conn:
+        _add_download(conn, 7, "/m/a.gguf", "done", 100)
+        _add_download(conn, 8, "/m/b.gguf", "cancelled")

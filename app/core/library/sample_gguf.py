@@ -1,6 +1,7 @@
 """Valid GGUF files with real-looking headers and sparse (never written) weights, written with the `gguf` package.
 
-Tests use them to build libraries of many "big" models cheaply, and the screenshot uses them for sample data.
+Tests and benchmarks use them to build libraries of many "big" models cheaply, and the screenshot uses them for
+sample data.
 """
 
 from __future__ import annotations
