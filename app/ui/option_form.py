@@ -103,5 +103,8 @@ class OptionForm(QWidget):
                 raw = editor.toPlainText()
             else:
                 raw = editor.text()
-            out[option.key] = option.coerce(raw)
+            try:
+                out[option.key] = option.coerce(raw)
+            except ValueError:  # an editor with nothing chosen yet (an empty list of choices): the default holds
+                out[option.key] = option.default
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -297,5 +298,6 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     engine.shutdown()
     window.close()
     core.db.close()
+    shutil.rmtree(home, ignore_errors=True)  # the sample data was for this picture only
     print(out if ok else f"could not write {out}")
     return 0 if ok else 1

@@ -27,6 +27,17 @@ def llama(starter_path):
 
 
 @pytest.fixture
+def db(hearth_home):
+    """The real database file in this test's Hearth home, migrated, without the rest of the core."""
+    from app import paths
+    from app.core.storage.db import Database
+
+    database = Database.open(paths.database_file())
+    yield database
+    database.close()
+
+
+@pytest.fixture
 def core(hearth_home):
     from app.core.startup import open_core
 

@@ -186,7 +186,7 @@ class NewJobPage(QWidget):
         self.conversation_counts.setText(
             f"{replies} rated repl{'y' if replies == 1 else 'ies'} in {len(rated)} conversation"
             f"{'' if len(rated) == 1 else 's'}." if rated else
-            "No rated replies yet: use 👍 / 👎 and “Correct” under replies in Chat."
+            "No rated replies yet: use ▲ Good / ▼ Bad and “Correct…” under replies in Chat."
         )
 
     def _add_file(self) -> None:

@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app import paths
 from app.bench.local_hub import LocalHub
 from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import hub, registry
 from app.core.library.downloads import DownloadControl, create_download, plan_download, run_download
-from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus
 from tests.helpers.hub import go_online
 
@@ -28,13 +26,6 @@ def local_hub(monkeypatch, tmp_path):
     with LocalHub({REPO: {FILE: gguf.read_bytes()}}) as served:
         go_online(monkeypatch, served.endpoint)
         yield served
-
-
-@pytest.fixture
-def db(hearth_home):
-    database = Database.open(paths.database_file())
-    yield database
-    database.close()
 
 
 def rows(db) -> list[Download]:

@@ -23,7 +23,6 @@ from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import download_transfer, downloads
 from app.core.library.downloads import DownloadControl, create_download, resume_interrupted, run_download
 from app.core.library.hub import HubError
-from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus, Model
 from tests.helpers.hub import closed_port, go_online
 
@@ -52,13 +51,6 @@ def local_hub(monkeypatch, contents):
     with LocalHub({REPO: {**contents, "README.md": b"# tiny\n"}}) as served:
         go_online(monkeypatch, served.endpoint)
         yield served
-
-
-@pytest.fixture
-def db(hearth_home):
-    database = Database.open(paths.database_file())
-    yield database
-    database.close()
 
 
 def row(db, download_id) -> Download:

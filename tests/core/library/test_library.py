@@ -11,15 +11,7 @@ from app import paths
 from app.core.engine.gguf_check import GGUFError
 from app.core.library import registry, scan
 from app.core.library.metadata import ModelFolderError, quant_from_filename, summarise_hf_folder
-from app.core.storage.db import Database
 from app.core.library.sample_gguf import write_tiny_gguf
-
-
-@pytest.fixture
-def db(hearth_home):
-    database = Database.open(paths.database_file())
-    yield database
-    database.close()
 
 
 def _bytes_read() -> int:

@@ -13,14 +13,6 @@ from sqlalchemy.orm import Session
 from app import paths
 from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import registry, scan
-from app.core.storage.db import Database
-
-
-@pytest.fixture
-def db(hearth_home):
-    database = Database.open(paths.database_file())
-    yield database
-    database.close()
 
 
 @pytest.fixture
