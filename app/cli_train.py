@@ -169,8 +169,9 @@ class _Progress:
             print(f"hearth: {event['message']}", file=sys.stderr)
 
 
-class _Stopped(Exception):
-    """The command was told to stop (SIGTERM, SIGHUP): end the child and record why, as Ctrl-C does."""
+class _Stopped(BaseException):
+    """The command was told to stop (SIGTERM, SIGHUP): end the child and record why, as Ctrl-C does. A
+    BaseException, like KeyboardInterrupt, so no library's `except Exception` can swallow it."""
 
     def __init__(self, name: str):
         super().__init__(name)
@@ -202,7 +203,9 @@ def follow(core, job_id: int, resume: bool = False) -> int:
     with core.db.session() as session:
         jobs.mark_started(session, job_id, child.pid, runner.start_time(child.pid) or time.time())
     progress, final = _Progress(), None
-    previous = {sig: signal.signal(sig, _stop_signal) for sig in _STOP_SIGNALS}
+    # A signal the command was started with ignored stays ignored: `nohup hearth train` outlives its terminal.
+    previous = {sig: signal.signal(sig, _stop_signal) for sig in _STOP_SIGNALS
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         for line in child.stdout:
             event = parse_line(line)

@@ -75,12 +75,16 @@ def start(kind: str) -> Path:
     global _started
     if _started is not None:
         return _started
-    path = log_file(kind)
-    to_file = _SharedRotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
-    to_file.setFormatter(logging.Formatter(FILE_FORMAT))
     root = logging.getLogger()
     root.setLevel(logging.WARNING)  # other libraries: warnings and errors only (httpx alone logs every request)
-    root.addHandler(to_file)
+    try:
+        path = log_file(kind)
+        to_file = _SharedRotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    except OSError as exc:  # a read-only or full data folder: Hearth still runs, it just cannot keep a log
+        path, to_file, unwritable = Path(f"{kind}.log"), None, exc
+    else:
+        to_file.setFormatter(logging.Formatter(FILE_FORMAT))
+        root.addHandler(to_file)
     if sys.stderr is not None:  # a frozen windowed app has no console at all
         console = logging.StreamHandler()
         console.setLevel(logging.WARNING)
@@ -88,7 +92,11 @@ def start(kind: str) -> Path:
         console.addFilter(_NotShownYet())
         root.addHandler(console)
     logging.getLogger("app").setLevel(logging.INFO)  # Hearth's own steps: loads, jobs, downloads
-    _trace_crashes(crash_file(kind))
+    if to_file is None:
+        logging.getLogger(__name__).warning("cannot write %s in the logs folder (%s); logging to the console only",
+                                            path.name, unwritable)
+    else:
+        _trace_crashes(crash_file(kind))
     _log_uncaught()
     _started = path
     logging.getLogger(__name__).info("Hearth %s %s started (Python %s, %s)", __version__, kind,
@@ -103,7 +111,10 @@ def _trace_crashes(path: Path) -> None:
             os.replace(path, path.with_name(path.name + ".1"))
     except OSError:
         pass  # no crash yet, or another process holds the file open
-    _crash_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open until the process ends, on purpose
+    try:
+        _crash_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open until the process ends, on purpose
+    except OSError:
+        return
     faulthandler.enable(_crash_file, all_threads=True)
 
 

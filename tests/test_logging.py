@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.engine.backend import ModelLoadError
 from app.core.engine.host import ModelHost
 from app.core.library import scan
+from app.core.library.sample_gguf import write_tiny_gguf
 from tests.helpers.procs import hearth
 
 CRASH = """
@@ -61,3 +61,13 @@ def test_the_window_logs_to_its_own_file(hearth_home):
     result = hearth("window-probe", "shown", home=hearth_home)
     assert result.returncode == 0, result.stderr
     assert "window started" in (hearth_home / "logs" / "window.log").read_text(encoding="utf-8")
+
+
+def test_a_data_folder_that_cannot_hold_logs_does_not_stop_a_command(tmp_path):
+    """A logs folder that cannot be made (here a file is in its way): the command still runs and says why once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "logs").write_text("not a folder")
+    run = hearth("models", "list", "--no-scan", home=home)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "logging to the console only" in run.stderr and "Traceback" not in run.stderr

@@ -85,8 +85,8 @@ def _run_plain(base: Path, data: Path, cfg: dict, workdir: Path) -> dict:
 
 def _run_hearth(data: Path, cfg: dict, core) -> dict:
     from app.core.library.registry import default_model
-    from app.core.training.events import read_events
     from app.core.training.dataset import DatasetSpec, build
+    from app.core.training.events import read_events
     from app.core.training.jobs import create_job
     from app.core.training.runner import child_env, worker_command
     from app.core.training.tokenizer import TrainingTokenizer

@@ -26,6 +26,5 @@ def open_core() -> Core:
     db = Database.open(paths.database_file())
     with db.session() as session:
         ensure_starter_registered(session)
-    with db.session() as session:
-        fail_orphaned(session)
+    fail_orphaned(db)
     return Core(db=db, settings=Settings())

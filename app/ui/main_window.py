@@ -12,11 +12,11 @@ from app.core.startup import Core
 from app.ui.chat.chat_tab import ChatTab
 from app.ui.engine_thread import EngineController
 from app.ui.library.models_tab import ModelsTab
+from app.ui.models_list import ModelListModel
 from app.ui.monitor.monitor_tab import MonitorTab
 from app.ui.monitor.sampler_thread import HardwareMonitor
 from app.ui.plain_text import plain_label
 from app.ui.training.training_tab import TrainingTab
-from app.ui.models_list import ModelListModel
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
 

@@ -50,8 +50,8 @@ SAMPLE_MODELS = [
 def _fill_sample_models(core) -> None:
     """Sample GGUF files with real headers and sparse weights (nothing big is written), registered like a scan."""
     from app import paths
-    from app.core.library.sample_gguf import write_tiny_gguf
     from app.core.library import scan
+    from app.core.library.sample_gguf import write_tiny_gguf
 
     for name, layers, n_embd, heads, kv, ctx, vocab, n_ff, ftype, gb in SAMPLE_MODELS:
         write_tiny_gguf(

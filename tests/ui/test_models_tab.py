@@ -9,8 +9,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import paths
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import registry
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.ui.app import build_window
 from app.ui.library.library_model import COLUMNS
 from app.ui.library.library_page import LibraryPage

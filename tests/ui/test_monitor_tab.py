@@ -4,8 +4,8 @@ import sys
 import psutil
 import pytest
 
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library.registry import ModelRef, register_model
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.units import MB
 from app.ui import monitor
 from app.ui.app import build_window, load_default_model

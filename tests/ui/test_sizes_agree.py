@@ -3,9 +3,9 @@
 from PySide6.QtCore import Qt
 
 from app import paths
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import registry
 from app.core.library.hub import HubFile
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.ui.library.hub_page import RepoFilesModel
 from app.ui.library.library_model import COLUMNS
 from app.ui.library.library_page import LibraryPage

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from app import paths
 from app.core.library import hub
-from app.core.units import format_bytes
 from app.core.library.hub import HubError, HubFile, RepoListing
 from app.core.storage.db import Database
 from app.core.storage.models import Download, DownloadStatus
+from app.core.units import format_bytes
 
 SPACE_MARGIN = 0.05  # refuse unless size + 5% fits: a disk filled to the last byte makes everything else fail
 UNFINISHED = DownloadStatus.UNFINISHED

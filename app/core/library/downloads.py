@@ -354,6 +354,9 @@ def delete_download(db: Database, download_id: int) -> None:
         dest = Path(row.dest_path)
         if _owner_alive(dest):
             raise RuntimeError(f"{row.filename} is still downloading; cancel it before removing it")
-        part_path(dest).unlink(missing_ok=True)
-        lock_path(dest).unlink(missing_ok=True)
+        if row.status in DownloadStatus.UNFINISHED:
+            # Only an unfinished row owns the partial file; a done or cancelled one may share its destination
+            # with a later download of the same file, whose part must survive "Clear finished".
+            part_path(dest).unlink(missing_ok=True)
+            lock_path(dest).unlink(missing_ok=True)
         session.delete(row)

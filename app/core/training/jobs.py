@@ -103,7 +103,7 @@ def list_jobs(session: Session) -> list[JobRef]:
     return [JobRef.of(j) for j in session.scalars(select(TrainingJob).order_by(TrainingJob.id.desc()))]
 
 
-def mark_started(session: Session, job_id: int, pid: int, pid_started: float) -> None:
+def mark_started(session: Session, job_id: int, pid: int, pid_started: float | None) -> None:
     job = session.get(TrainingJob, job_id)
     job.status, job.pid, job.pid_started = JobStatus.RUNNING, pid, pid_started
     job.started_at = job.started_at or utcnow()

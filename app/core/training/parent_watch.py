@@ -14,13 +14,11 @@ import psutil
 CHECK_EVERY_S = 1.0
 
 
-def parent_alive(pid: int, started: float | None) -> bool:
-    """Whether `pid` is still the process that was running when the child started (a reused pid is not)."""
+def parent_alive(process: psutil.Process) -> bool:
+    """Whether the process we started watching still runs. psutil's is_running() also tells a reused pid apart,
+    without comparing wall-clock start times (which a clock step would shift)."""
     try:
-        process = psutil.Process(pid)
-        if started is not None and abs(process.create_time() - started) > 1.0:
-            return False
-        return process.status() != psutil.STATUS_ZOMBIE
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
@@ -28,7 +26,7 @@ def parent_alive(pid: int, started: float | None) -> bool:
 def watch_parent(pid: int, on_gone: Callable[[], None], every_s: float = CHECK_EVERY_S) -> threading.Thread | None:
     """Call `on_gone` (from a daemon thread) once `pid` has ended. None when it has already ended."""
     try:
-        started = psutil.Process(pid).create_time()
+        parent = psutil.Process(pid)
     except psutil.Error:
         on_gone()
         return None
@@ -36,7 +34,7 @@ def watch_parent(pid: int, on_gone: Callable[[], None], every_s: float = CHECK_E
 
     def loop() -> None:
         while not stop.wait(every_s):
-            if not parent_alive(pid, started):
+            if not parent_alive(parent):
                 on_gone()
                 return
 

@@ -7,6 +7,7 @@ whole tree at once. A job is identified by pid *and* process start time, so a re
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -15,9 +16,12 @@ from pathlib import Path
 import psutil
 from sqlalchemy.orm import Session
 
+from app.core.storage.db import Database
 from app.core.storage.models import JobStatus, TrainingJob
 from app.core.training.events import FINAL, read_events
 from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ended, reset_metrics_after
+
+log = logging.getLogger(__name__)
 
 
 def app_command(*args: str) -> list[str]:
@@ -123,15 +127,33 @@ def reconcile(session: Session, job_id: int) -> Reconciled:
     return Reconciled(job_id, session.get(TrainingJob, job_id).status, events)
 
 
-def fail_orphaned(session: Session) -> list[int]:
+def fail_orphaned(db: Database) -> list[int]:
     """Jobs marked running whose process has ended (its command was killed, the machine went down): their events
     are replayed and they are marked ended, with the reason, by whichever Hearth process opens next."""
     from sqlalchemy import select
 
-    active = session.scalars(select(TrainingJob).where(TrainingJob.status.in_((JobStatus.RUNNING, JobStatus.QUEUED))))
+    with db.session() as session:
+        active = session.execute(
+            select(TrainingJob.id, TrainingJob.pid, TrainingJob.pid_started, TrainingJob.run_dir)
+            .where(TrainingJob.status.in_((JobStatus.RUNNING, JobStatus.QUEUED)))
+        ).all()
     ended = []
-    for job in list(active):
-        if job.pid and process_for(job.pid, job.pid_started) is None:
-            if reconcile(session, job.id).status != JobStatus.RUNNING:
-                ended.append(job.id)
+    for job_id, pid, pid_started, run_dir in active:
+        if not pid or process_for(pid, pid_started) is not None or _runs_job(pid, run_dir):
+            continue
+        try:  # one job's broken run folder must not stop Hearth from opening
+            with db.session() as session:
+                if reconcile(session, job_id).status != JobStatus.RUNNING:
+                    ended.append(job_id)
+        except Exception:  # noqa: BLE001 - logged with its trace; the window's re-attach tries again
+            log.exception("could not settle training job %s", job_id)
     return ended
+
+
+def _runs_job(pid: int, run_dir: str) -> bool:
+    """Whether `pid` is a worker for this run folder after all (its start time can read differently when the
+    clock was stepped, so the pid-and-start-time check alone could declare a live job dead)."""
+    try:
+        return any(str(run_dir) in part for part in psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False

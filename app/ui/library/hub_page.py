@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 from app.core.library.fit import FitEstimate, MemoryBudget, Verdict, estimate
 from app.core.units import format_bytes
 from app.ui.background import run_in_background
+from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
 from app.ui.plain_text import plain_label
 from app.ui.tables import row_table
-from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
 
 if TYPE_CHECKING:
     from app.core.library import hub

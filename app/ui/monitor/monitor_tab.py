@@ -11,7 +11,6 @@ import platform
 import time
 
 import psutil
-
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,

@@ -73,7 +73,7 @@ class JobController(QObject):
             raise RuntimeError("Could not start the training process.")
         started = runner.start_time(pid)
         with self.db.session() as session:
-            jobs.mark_started(session, job_id, pid, started or 0.0)
+            jobs.mark_started(session, job_id, pid, started)  # None when unknown: no identity check then
         offset = (job.run_dir / EVENTS_FILE).stat().st_size if (job.run_dir / EVENTS_FILE).exists() else 0
         self._follow(_Follower(job_id, job.run_dir, pid, started, offset))
         self.job_started.emit(job_id, pid)

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from app.bench.local_hub import LocalHub
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import hub, registry
 from app.core.library.downloads import DownloadControl, create_download, plan_download, run_download
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.storage.models import Download, DownloadStatus
 from tests.helpers.hub import go_online
 

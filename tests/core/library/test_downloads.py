@@ -6,8 +6,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-import struct
 import random
+import struct
 import subprocess
 import sys
 import threading
@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from app import paths
 from app.bench.local_hub import LocalHub
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import download_transfer, downloads
 from app.core.library.downloads import DownloadControl, create_download, resume_interrupted, run_download
 from app.core.library.hub import HubError
+from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.storage.models import Download, DownloadStatus, Model
 from tests.helpers.hub import closed_port, go_online
 
@@ -348,3 +348,22 @@ def test_a_repo_with_only_pickled_weights_is_refused(db, local_hub):
     with pytest.raises(HubError, match="no .safetensors weights") as caught:
         downloads.create_folder_download(db, "hearth-test/pickles")
     assert caught.value.kind == "not_found"
+
+
+def test_clearing_a_cancelled_download_keeps_the_part_of_a_later_one_for_the_same_file(db, tmp_path):
+    """Cancel, ask again, pause: the old cancelled row shares the destination but not the partial file."""
+    dest = tmp_path / "model.gguf"
+    with db.session() as session:
+        old = Download(repo_id=REPO, revision="a" * 40, filename="model.gguf", dest_path=str(dest),
+                       status=DownloadStatus.CANCELLED)
+        new = Download(repo_id=REPO, revision="a" * 40, filename="model.gguf", dest_path=str(dest),
+                       status=DownloadStatus.PAUSED, bytes_done=5, total_bytes=10)
+        session.add_all([old, new])
+        session.flush()
+        old_id, new_id = old.id, new.id
+    part = downloads.part_path(dest)
+    part.write_bytes(b"12345")
+    downloads.delete_download(db, old_id)
+    assert part.read_bytes() == b"12345", "the paused download keeps what it has"
+    downloads.delete_download(db, new_id)
+    assert not part.exists(), "forgetting the unfinished one removes its part"

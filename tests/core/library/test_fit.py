@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 from app.core.library.benchmark import benchmark
-from app.core.library.fit import MiB, MemoryBudget, Verdict, estimate
+from app.core.library.fit import MemoryBudget, MiB, Verdict, estimate
 from app.core.library.metadata import summarise_gguf
 
 GiB = 1024 * MiB

@@ -11,8 +11,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import paths
-from app.core.library.sample_gguf import write_tiny_gguf
 from app.core.library import registry, scan
+from app.core.library.sample_gguf import write_tiny_gguf
 
 
 @pytest.fixture

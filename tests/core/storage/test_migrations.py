@@ -1,7 +1,7 @@
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-import pytest
 from sqlalchemy import inspect, text
 
 from app.core.storage import migrate
