@@ -7,38 +7,44 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hearth", description="Your own AI assistant, on your own computer.")
-    sub = parser.add_subparsers(dest="command")
+    from app import __version__
+
+    parser = argparse.ArgumentParser(prog="hearth", description="Your own AI assistant, on your own computer. "
+                                     "With no command, the window opens.")
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}",
+                        help="print the version and exit")
+    # COMMAND, not the list of every choice: the internal commands (no help=) stay out of the usage and the list
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     chat = sub.add_parser("chat", help="stream one reply to stdout and save it as a conversation")
-    chat.add_argument("prompt")
+    chat.add_argument("prompt", help="what to say to the model")
     chat.add_argument("--conversation", type=int, help="continue this conversation (id) instead of starting one")
     chat.add_argument("--model", help="model name or id (default: the default model)")
     chat.add_argument("--system", help="system prompt for a new conversation")
-    chat.add_argument("--temperature", type=float)
-    chat.add_argument("--max-tokens", type=int)
-    chat.add_argument("--seed", type=int)
+    chat.add_argument("--temperature", type=float, help="randomness, 0 to 2 (0: always the most likely word)")
+    chat.add_argument("--max-tokens", type=int, help="the longest reply, in tokens")
+    chat.add_argument("--seed", type=int, help="fix it to get the same reply again (-1: a new one each time)")
     chat.add_argument("--ignore-eos", action="store_true",
                       help="never end the reply early: write until --max-tokens (for scripts and benchmarks)")
     chat.add_argument("--adapter", help="answer through a trained adapter (name or id; see `hearth adapters list`)")
 
     export = sub.add_parser("export", help="print conversations as JSON or Markdown")
-    export.add_argument("--format", choices=("json", "md"), default="json")
-    export.add_argument("--conversation", type=int)
+    export.add_argument("--format", choices=("json", "md"), default="json", help="JSON (default) or Markdown")
+    export.add_argument("--conversation", type=int, help="only this conversation (id); default: all of them")
 
-    shot = sub.add_parser("screenshot", help="render the window with a sample conversation to a PNG (no display needed)")
-    shot.add_argument("out")
+    shot = sub.add_parser("screenshot", help="render the window to a PNG: sample data, real replies (no display needed)")
+    shot.add_argument("out", help="the PNG file to write")
     shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training", "training-new",
-                                                           "training-ab", "training-export"))
-    shot.add_argument("--width", type=int, default=1280)
-    shot.add_argument("--height", type=int, default=800)
+                                                           "training-ab", "training-export"), help="what to show")
+    shot.add_argument("--width", type=int, default=1280, help="window width in pixels (default 1280)")
+    shot.add_argument("--height", type=int, default=800, help="window height in pixels (default 800)")
 
     bench = sub.add_parser("bench", help="measure Hearth against the raw libraries")
     bench_sub = bench.add_subparsers(dest="bench_what", required=True)
     bench_chat = bench_sub.add_parser("chat", help="decode speed, TTFT, UI stalls, start-up time, idle memory")
-    bench_chat.add_argument("--json", dest="json_out")
-    bench_chat.add_argument("--tokens", type=int, default=200)
-    bench_chat.add_argument("--rounds", type=int, default=3)
+    bench_chat.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
+    bench_chat.add_argument("--tokens", type=int, default=200, help="tokens generated per reply (default 200)")
+    bench_chat.add_argument("--rounds", type=int, default=3, help="measured rounds of each (default 3)")
 
     from app.cli_models import add_parser as add_models_parser
 
@@ -53,15 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     bench_download = bench_sub.add_parser(
         "download", help="download throughput through Hearth vs a plain hf_hub_download, from a local hub"
     )
-    bench_download.add_argument("--size-mb", type=int, default=256)
-    bench_download.add_argument("--rounds", type=int, default=3)
+    bench_download.add_argument("--size-mb", type=int, default=256, help="size of the served file in MB (default 256)")
+    bench_download.add_argument("--rounds", type=int, default=3, help="alternating rounds of each (default 3)")
 
     bench_monitor = bench_sub.add_parser(
         "monitor", help="what the Monitor tab costs in CPU, and one sample against raw psutil"
     )
     bench_monitor.add_argument("--seconds", type=float, default=20.0, help="length of each measured stretch")
 
-    worker = sub.add_parser("train-worker", help="run one training job (the app starts this in a child process)")
+    worker = sub.add_parser("train-worker", description="Run one training job (the app starts this in a child "
+                            "process).")
     worker.add_argument("job", help="the job file (job.json in the run folder)")
     worker.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     worker.add_argument("--detached", action="store_true", help="write stderr to the run folder, stdout nowhere")
@@ -70,10 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     bench_train = bench_sub.add_parser(
         "train", help="training tokens/s of Hearth's worker vs a plain transformers + peft Trainer script"
     )
-    bench_train.add_argument("--steps", type=int, default=24)
-    bench_train.add_argument("--batch", type=int, default=8)
+    bench_train.add_argument("--steps", type=int, default=24, help="training steps per variant (default 24)")
+    bench_train.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
 
-    probe = sub.add_parser("window-probe", help=argparse.SUPPRESS)  # used by the start-up benchmark
+    probe = sub.add_parser("window-probe", description="Used by the start-up benchmark.")
     probe.add_argument("what", choices=("shown", "idle-rss"))
     return parser
 

@@ -38,13 +38,14 @@ def add_parsers(sub) -> None:
     build.add_argument("--jsonl", action="append", default=[], help="a JSONL file: OpenAI, ShareGPT or Alpaca")
     build.add_argument("--writing", help="a folder of your own .txt / .md writing, for style")
     build.add_argument("--model", help="the base model whose template and tokenizer to use (default: the default)")
-    build.add_argument("--max-length", type=int, default=512)
-    build.add_argument("--overflow", choices=("cut", "drop"), default="cut")
+    build.add_argument("--max-length", type=int, default=512, help="longest example in tokens (default 512)")
+    build.add_argument("--overflow", choices=("cut", "drop"), default="cut",
+                       help="what to do with a longer example: cut it (default) or leave it out")
 
     adapters = sub.add_parser("adapters", help="trained adapters")
     adapters_sub = adapters.add_subparsers(dest="adapters_what", required=True)
     listing = adapters_sub.add_parser("list", help="list adapters with their eval loss and A/B record")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     export = adapters_sub.add_parser("export", help="merge an adapter into its base model, for use in other apps")
     export.add_argument("adapter", help="the adapter's name or id")
     export.add_argument("--to", choices=("gguf-f16", "gguf-q8_0", "hf"), default="gguf-f16",
