@@ -47,7 +47,7 @@ class MainWindow(QMainWindow):
         self.memory_label.hide()
         self.model_label = plain_label("No model loaded")
         self.context_label = plain_label("")
-        self.state_label = plain_label("Starting…")
+        self.state_label = plain_label(ENGINE_STATES["idle"])
         for label in (self.model_label, self.context_label, self.state_label):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)

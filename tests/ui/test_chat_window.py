@@ -113,11 +113,16 @@ def test_thumbs_and_correction_are_persisted(qtbot, window):
     window.chat.save_correction(mid, "The capital of Italy is Rome.")
     with window.core.db.session() as s:
         fb = s.scalar(select(Feedback).where(Feedback.message_id == mid))
-        assert (fb.rating, fb.correction) == (1, "The capital of Italy is Rome.")
-    window.chat.view.widget_for(mid).down_button.click()
+        # the correction dialog says the original is saved with a thumbs-down: the database and the screen agree
+        assert (fb.rating, fb.correction) == (-1, "The capital of Italy is Rome.")
+    widget = window.chat.view.widget_for(mid)
+    assert widget.down_button.isChecked() and not widget.up_button.isChecked()
+    assert "Your correction" in widget.notice.text()
+    widget.up_button.click()  # the user changes their mind about the original: the correction stays
     with window.core.db.session() as s:
-        assert s.scalar(select(Feedback.rating).where(Feedback.message_id == mid)) == -1
-    assert "Your correction" in window.chat.view.widget_for(mid).notice.text()
+        fb = s.scalar(select(Feedback).where(Feedback.message_id == mid))
+        assert (fb.rating, fb.correction) == (1, "The capital of Italy is Rome.")
+    assert window.chat.view.widget_for(mid).up_button.isChecked()
 
 
 def test_conversation_survives_closing_and_reopening_the_window(qtbot, core, window):
@@ -231,3 +236,15 @@ def test_open_logs_folder_opens_the_folder_the_logs_are_written_to(qtbot, core, 
         engine.shutdown()
     assert [url.toLocalFile() for url in opened] == [str(paths.logs_dir())]
     assert paths.logs_dir().parent == hearth_home
+
+
+def test_the_status_bar_shows_the_context_of_the_conversation_on_screen(qtbot, window):
+    _set_params(window, max_tokens=16)
+    _, final = _send(qtbot, window, "Hello")
+    used = final.prompt_tokens + final.completion_tokens
+    assert f"context {used} / " in window.context_label.text()
+    conversation_id = window.chat.conversation_id
+    window.chat.new_chat()
+    assert window.context_label.text().startswith("context 0 / ")  # not the last chat's count
+    window.chat.open_conversation(conversation_id)
+    assert f"context {used} / " in window.context_label.text()

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.core.chat import turns
+from app.core.chat.feedback import correct_reply, rate_reply
 from app.core.engine.events import ContextTrimmed, Finished
 from app.core.library.registry import default_model, get_model
 from app.core.startup import Core
@@ -58,6 +59,12 @@ class Banner(QWidget):
     def show_message(self, text: str) -> None:
         self.label.setText(text)
         self.show()
+
+
+def context_of(thread: list) -> int:
+    """Tokens the last finished exchange of a thread used (prompt and reply); 0 for a thread with none yet."""
+    last = next((m for m in reversed(thread) if m.role == "assistant" and m.prompt_tokens), None)
+    return (last.prompt_tokens + (last.completion_tokens or 0)) if last else 0
 
 
 class ChatTab(QWidget):
@@ -139,6 +146,7 @@ class ChatTab(QWidget):
         self.conversation_id = None
         self.sidebar.select(None)
         self.view.set_thread([])
+        self.context_used.emit(0, 0)
         with self.db.session() as session:
             model = default_model(session)
         self.settings_panel.show_conversation(model.id if model else None, self._draft["system_prompt"], {})
@@ -163,10 +171,13 @@ class ChatTab(QWidget):
     def reload_thread(self) -> None:
         if self.conversation_id is None:
             self.view.set_thread([])
+            self.context_used.emit(0, 0)
             return
         with self.db.session() as session:
             thread = convs.thread(session, self.conversation_id)
         self.view.set_thread(thread)
+        if self.streaming_id is None:  # the status bar tells this conversation's context, not the last one's
+            self.context_used.emit(context_of(thread), 0)
 
     def _ensure_conversation(self) -> int:
         if self.conversation_id is None:
@@ -305,9 +316,7 @@ class ChatTab(QWidget):
     @Slot(int, int)
     def rate(self, message_id: int, rating: int) -> None:
         with self.db.session() as session:
-            message = session.get(Message, message_id)
-            correction = message.feedback.correction if message and message.feedback else None
-            convs.set_feedback(session, message_id, rating=rating, correction=correction)
+            rate_reply(session, message_id, rating)
         self.reload_thread()
 
     @Slot(int)
@@ -323,10 +332,7 @@ class ChatTab(QWidget):
 
     def save_correction(self, message_id: int, text: str) -> None:
         with self.db.session() as session:
-            message = session.get(Message, message_id)
-            rating = message.feedback.rating if message.feedback else 0
-            # A correction on an unrated reply means the original was not what the user wanted.
-            convs.set_feedback(session, message_id, rating=rating or -1, correction=text)
+            correct_reply(session, message_id, text)
         self.reload_thread()
 
     # --- engine events (main thread) ---------------------------------------------------------------------------
