@@ -118,6 +118,8 @@ def test_reply_figures_come_from_the_engine_and_a_training_child_is_charted(qtbo
     with qtbot.waitSignal(window.chat.reply_settled, timeout=60000) as settled:
         window.chat.send("Write three sentences about the sea.")
     finished = settled.args[1]
+    # the tab hears of the finished reply through its own queued slot, which may run just after the chat's
+    qtbot.waitUntil(lambda: len(tab.history.replies) >= 1, timeout=10000)
     stat = tab.history.replies[-1]
     assert (stat.tokens_per_s, stat.ttft_s, stat.tokens) == (
         finished.tokens_per_s, finished.ttft_s, finished.completion_tokens)
