@@ -7,6 +7,7 @@ The window's own jobs are not tied this way: they are meant to outlive the windo
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import psutil
@@ -23,22 +24,17 @@ def parent_alive(process: psutil.Process) -> bool:
         return False
 
 
-def watch_parent(pid: int, on_gone: Callable[[], None], every_s: float = CHECK_EVERY_S) -> threading.Thread | None:
-    """Call `on_gone` (from a daemon thread) once `pid` has ended. None when it has already ended."""
+def watch_parent(pid: int, on_gone: Callable[[], None], every_s: float = CHECK_EVERY_S) -> None:
+    """Call `on_gone` once `pid` has ended: at once when it already has, else from a daemon thread."""
     try:
         parent = psutil.Process(pid)
     except psutil.Error:
         on_gone()
-        return None
-    stop = threading.Event()
+        return
 
     def loop() -> None:
-        while not stop.wait(every_s):
-            if not parent_alive(parent):
-                on_gone()
-                return
+        while parent_alive(parent):
+            time.sleep(every_s)
+        on_gone()
 
-    thread = threading.Thread(target=loop, name=f"watch-parent-{pid}", daemon=True)
-    thread.stop = stop  # type: ignore[attr-defined]
-    thread.start()
-    return thread
+    threading.Thread(target=loop, name=f"watch-parent-{pid}", daemon=True).start()
