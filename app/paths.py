@@ -36,6 +36,11 @@ def settings_file() -> Path:
     return root() / "settings.json"
 
 
+def ui_state_file() -> Path:
+    """How the window was left (e.g. a collapsed panel): small, safe to delete, not a setting."""
+    return root() / "ui-state.ini"
+
+
 def models_dir() -> Path:
     return _sub("models")
 

@@ -44,6 +44,7 @@ class ThreadMessage:
     sibling_ids: tuple[int, ...] = ()
     rating: int = 0
     correction: str | None = None
+    adapter_name: str | None = None  # the LoRA adapter the reply was written through, if any
 
     @property
     def sibling_index(self) -> int:
@@ -239,6 +240,7 @@ def thread(session: Session, conversation_id: int) -> list[ThreadMessage]:
                 sibling_ids=tuple(children.get(m.parent_id, [m.id])),
                 rating=fb.rating if fb else 0,
                 correction=fb.correction if fb else None,
+                adapter_name=m.adapter_name,
             )
         )
     return out
