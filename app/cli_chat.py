@@ -29,9 +29,10 @@ def chat(args) -> int:
                 return _err(f"no model matches '{args.model}'. `hearth models list` shows the library.")
             return _err("no model installed. Add one with `hearth models import PATH` or `hearth models pull REPO`.")
         if args.conversation is not None:
-            conversation = convs.get_conversation(session, args.conversation)
-            if conversation is None:
-                return _err(f"there is no conversation with id {args.conversation}.")
+            try:
+                conversation = convs.require_listed_conversation(session, args.conversation)
+            except LookupError as exc:
+                return _err(str(exc))
             params = dict(conversation.params or {})
         else:
             conversation = convs.create_conversation(

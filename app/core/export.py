@@ -17,9 +17,14 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _selected(session, conversation_id: int | None) -> list[Conversation]:
+    """The conversations to export: what the list shows (Recently deleted stays out), oldest first."""
     if conversation_id is not None:
-        return [convs.require_conversation(session, conversation_id)]
-    return list(session.scalars(select(Conversation).order_by(Conversation.created_at, Conversation.id)))
+        return [convs.require_listed_conversation(session, conversation_id)]
+    return list(
+        session.scalars(
+            select(Conversation).where(convs.NOT_DELETED).order_by(Conversation.created_at, Conversation.id)
+        )
+    )
 
 
 def export_dict(db: Database, conversation_id: int | None = None) -> dict:

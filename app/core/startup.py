@@ -9,6 +9,7 @@ from app.core.engine.host import ModelHost
 from app.core.library.registry import ensure_starter_registered
 from app.core.settings import Settings
 from app.core.storage.db import Database
+from app.core.storage.recently_deleted import purge_deleted
 from app.core.training.runner import fail_orphaned
 
 
@@ -26,5 +27,6 @@ def open_core() -> Core:
     db = Database.open(paths.database_file())
     with db.session() as session:
         ensure_starter_registered(session)
+        purge_deleted(session)  # what has waited in Recently deleted long enough goes for good
     fail_orphaned(db)
     return Core(db=db, settings=Settings())

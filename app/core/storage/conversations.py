@@ -1,4 +1,8 @@
-"""Query functions for conversations and their message trees. Widgets and the CLI come through here, never raw SQL."""
+"""Query functions for conversations and their message trees. Widgets and the CLI come through here, never raw SQL.
+
+Deleting a conversation moves it to Recently deleted (`deleted_at` is set): it leaves the list, search, exports and
+the training data at once; storage.recently_deleted restores it or removes it for good.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.storage.models import Conversation, Feedback, Message, MessageStatus, utcnow
 
 TITLE_CHARS = 60
+# The condition every query that shows or uses conversations adds: the list, search, exports, training data.
+NOT_DELETED = Conversation.deleted_at.is_(None)
 
 
 @dataclass(frozen=True)
@@ -99,16 +105,29 @@ def update_conversation_settings(
         conv.params = dict(params)
 
 
+def require_listed_conversation(session: Session, conversation_id: int) -> Conversation:
+    """A conversation a person named by id (the CLI, an export): one in Recently deleted is not used silently."""
+    conv = require_conversation(session, conversation_id)
+    if conv.deleted_at is not None:
+        raise LookupError(
+            f"Conversation {conversation_id} is in Recently deleted; restore it from the Chat sidebar to use it."
+        )
+    return conv
+
+
 def delete_conversation(session: Session, conversation_id: int) -> None:
-    # Messages and feedback go with it (ON DELETE CASCADE); FTS rows follow through the delete trigger.
-    session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+    """Move it to Recently deleted. Its rows stay (a reply still streaming into it finishes normally) until it is
+    restored, deleted for good, or purged (storage.recently_deleted)."""
+    conv = require_conversation(session, conversation_id)
+    if conv.deleted_at is None:
+        conv.deleted_at = utcnow()
 
 
 def list_conversations(session: Session) -> list[ConversationSummary]:
     rows = session.execute(
-        select(Conversation.id, Conversation.title, Conversation.updated_at).order_by(
-            Conversation.updated_at.desc(), Conversation.id.desc()
-        )
+        select(Conversation.id, Conversation.title, Conversation.updated_at)
+        .where(NOT_DELETED)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
     return [ConversationSummary(id=r.id, title=r.title, updated_at=r.updated_at) for r in rows]
 
@@ -140,7 +159,7 @@ def search_conversations(session: Session, user_text: str, limit: int = 200) -> 
     needle = user_text.strip().lower()
     found = [
         ConversationSummary(id=c.id, title=c.title, updated_at=c.updated_at, snippet=snippets.get(c.id, ""))
-        for c in session.scalars(select(Conversation).order_by(Conversation.updated_at.desc()))
+        for c in session.scalars(select(Conversation).where(NOT_DELETED).order_by(Conversation.updated_at.desc()))
         if c.id in snippets or needle in c.title.lower()
     ]
     return found[:limit]

@@ -1,4 +1,9 @@
-"""SQLAlchemy 2 ORM models. The Alembic migrations under `migrations/` create exactly this schema."""
+"""SQLAlchemy 2 ORM models. The Alembic migrations under `migrations/` create exactly this schema.
+
+Every table whose id a person sees or something outside the database keeps (a conversation or message id in the
+CLI and the training preview, a job's run folder, an adapter or model id given on the command line or held by the
+engine) is AUTOINCREMENT: SQLite then never hands out an id again after its row is deleted.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ class Model(Base):
     """A local model file (GGUF) or folder (Hugging Face) that Hearth can load."""
 
     __tablename__ = "model"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -47,7 +53,10 @@ class Model(Base):
 
 
 class Conversation(Base):
+    """A chat. Deleting one only sets `deleted_at` (it waits in Recently deleted); see storage.conversations."""
+
     __tablename__ = "conversation"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300), default="New chat")
@@ -58,6 +67,7 @@ class Conversation(Base):
     active_leaf_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True, order_by="Message.id"
@@ -74,6 +84,7 @@ class Message(Base):
             "status IN ('complete', 'streaming', 'interrupted', 'error')", name="ck_message_status"
         ),
         Index("ix_message_parent", "conversation_id", "parent_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -196,6 +207,7 @@ class TrainingJob(Base):
     __tablename__ = "training_job"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="ck_job_status"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -246,6 +258,7 @@ class Adapter(Base):
     """A trained LoRA adapter: PEFT form for transformers, GGUF form for llama.cpp, and how it fared."""
 
     __tablename__ = "adapter"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(300), unique=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.core.chat.history import prompt_messages
 from app.core.engine.backend import ChatMessage
+from app.core.storage.conversations import NOT_DELETED
 from app.core.storage.models import Conversation, Feedback, Message, MessageStatus
 
 ROLES = ("system", "user", "assistant")
@@ -75,7 +76,10 @@ def from_conversations(session: Session, *, min_rating: int = 1, conversation_id
     others when rated at least `min_rating`. The context is what the model saw when it wrote the reply (the same
     history a chat reply gets), with any earlier corrections applied."""
     result = SourceResult()
-    query = select(Feedback).join(Message).where(Message.role == "assistant")
+    query = (
+        select(Feedback).join(Message).join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.role == "assistant", NOT_DELETED)  # Recently deleted is not taught
+    )
     if conversation_ids is not None:
         query = query.where(Message.conversation_id.in_(list(conversation_ids)))
     for fb in session.scalars(query.order_by(Message.conversation_id, Message.id)):
@@ -116,7 +120,7 @@ def rated_conversations(session: Session) -> list[tuple[int, str, int]]:
         select(Conversation.id, Conversation.title, Message.id)
         .join(Message, Message.conversation_id == Conversation.id)
         .join(Feedback, Feedback.message_id == Message.id)
-        .where((Feedback.rating != 0) | (Feedback.correction.is_not(None)))
+        .where((Feedback.rating != 0) | (Feedback.correction.is_not(None)), NOT_DELETED)
         .order_by(Conversation.updated_at.desc())
     ).all()
     counts: dict[int, list] = {}

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.storage import conversations as convs
+from app.core.storage import recently_deleted
 from app.core.storage.db import Database
 from app.core.storage.models import Feedback, Message
 from app.core.storage.recovery import mark_orphaned_streams, this_process
@@ -39,12 +40,13 @@ def test_title_comes_from_the_first_message_and_list_is_newest_first(db):
     assert len(rows[0].title) <= convs.TITLE_CHARS and rows[0].title.endswith("…")
 
 
-def test_delete_cascades_to_messages_feedback_and_search(db):
+def test_delete_for_good_cascades_to_messages_feedback_and_search(db):
     with db.session() as s:
         cid, ids = _chat(s, ("user", "zebra stripes"), ("assistant", "They confuse flies."))
         convs.set_feedback(s, ids[1], rating=1)
     with db.session() as s:
         convs.delete_conversation(s, cid)
+        recently_deleted.delete_for_good(s, cid)
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 0
         assert s.scalar(select(func.count()).select_from(Feedback)) == 0
