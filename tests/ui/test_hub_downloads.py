@@ -136,3 +136,37 @@ def test_a_double_click_on_download_plans_it_once(qtbot, served, models_tab):
     qtbot.waitUntil(lambda: "already downloading" in page.message.text() and panel.model.rowCount() == 1, timeout=15000)
     assert [d.filename for d in models_tab.downloads.list()] == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
     assert panel.model.rowCount() == 1
+
+
+def _looks_orange(button) -> bool:
+    image = button.grab().toImage()
+    colour = image.pixelColor(6, image.height() // 2)  # inside the button, left of its label
+    return colour.red() > 180 and 90 < colour.green() < 150 and colour.blue() < 100
+
+
+def test_download_is_disabled_and_grey_until_a_file_is_selected(qtbot, served, models_tab):
+    from PySide6.QtWidgets import QApplication
+
+    from app import paths
+
+    app = QApplication.instance()
+    sheet = app.styleSheet()
+    app.setStyleSheet((paths.resources_dir() / "theme.qss").read_text(encoding="utf-8"))
+    try:
+        page = models_tab.hub
+        page.open_repo(REPO)
+        qtbot.waitUntil(lambda: page.files.rowCount() == 1, timeout=15000)
+        button = page.download_button
+        assert not button.isEnabled() and not _looks_orange(button)
+        page.files_view.setFocus()  # focus gives the view a current index but selects nothing
+        page.files_view.setCurrentIndex(page.files.index(0, 0))
+        page.files_view.clearSelection()
+        assert not button.isEnabled() and button.text() == "Download"
+        button.click()
+        assert models_tab.downloads_panel.model.rowCount() == 0, "a disabled Download starts nothing"
+        page.files_view.selectRow(0)
+        assert button.isEnabled() and _looks_orange(button) and button.text().startswith("Download ")
+        page.files_view.clearSelection()
+        assert not button.isEnabled() and not _looks_orange(button)
+    finally:
+        app.setStyleSheet(sheet)

@@ -12,6 +12,7 @@ from app import paths
 from app.core.library import registry
 from app.core.library.sample_gguf import write_tiny_gguf
 from app.ui.app import build_window
+from app.ui.library.compact_columns import NAME_MIN_WIDTH
 from app.ui.library.library_model import COLUMNS
 from app.ui.library.library_page import LibraryPage
 
@@ -191,3 +192,35 @@ def test_remove_deletes_a_loaded_models_file_only_after_the_engine_unloaded_it(
     assert order == ["engine unloaded", "file deleted"]
     assert backend_when_deleted == [None]
     assert library.model.row_of(model_id) < 0
+
+
+def test_a_long_name_is_elided_in_the_middle_with_the_whole_name_as_tooltip(qtbot, core):
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    long_name = "Meta-Llama-3.1-8B-Instruct-abliterated-uncensored-roleplay-finetune-v2-Q4_K_M"
+    write_tiny_gguf(paths.models_dir() / f"{long_name}.gguf", name="long", context=4096)
+    p = LibraryPage(core.db, n_ctx=4096)
+    qtbot.addWidget(p)
+    p.resize(760, 420)  # the library pane at 1024 x 680, next to the details panel
+    p.show()
+    with qtbot.waitSignal(p.library_changed, timeout=30000):
+        p.rescan()
+    name_width = lambda: p.table.columnWidth(COLUMNS.index("Name"))  # noqa: E731
+    qtbot.waitUntil(lambda: name_width() >= NAME_MIN_WIDTH, timeout=5000)  # narrow: the details-panel columns go
+    assert p.table.isColumnHidden(COLUMNS.index("Format")) and not p.table.isColumnHidden(COLUMNS.index("Fit"))
+    row = next(r for r in range(p.proxy.rowCount()) if p.proxy.index(r, 0).data().startswith("Meta-Llama"))
+    index = p.proxy.index(row, COLUMNS.index("Name"))
+    assert long_name in index.data(Qt.ToolTipRole)
+    option = QStyleOptionViewItem()
+    option.widget, option.rect = p.table, p.table.visualRect(index)
+    option.font, option.fontMetrics = p.table.font(), p.table.fontMetrics()
+    assert option.rect.width() < p.table.fontMetrics().horizontalAdvance(long_name), "the cell is too narrow"
+    p.table.itemDelegateForColumn(COLUMNS.index("Name")).initStyleOption(option, index)
+    shown = option.text
+    head, tail = shown.split("…")
+    assert head and tail and long_name.startswith(head) and long_name.endswith(tail), shown
+    assert p.table.fontMetrics().horizontalAdvance(shown) <= option.rect.width()
+    assert not p.table.viewport().grab().isNull()
+    p.resize(1500, 600)  # wide: every column is back and the name takes the rest
+    qtbot.waitUntil(lambda: not p.table.isColumnHidden(COLUMNS.index("Format")), timeout=5000)
+    assert name_width() > NAME_MIN_WIDTH

@@ -1,4 +1,5 @@
-"""'Find on the Hub': search, a repo's files with size, quantisation and a fit badge each, and Download.
+"""'Find on the Hub': the recommended models until a search, then search results, a repo's files with size,
+quantisation and a fit badge each, and Download (enabled only while a file is selected).
 
 Every hub call runs off the UI thread; offline, not found, gated and unauthorised come back as one clear line.
 The hub client (and huggingface_hub under it) is imported on first use, so the window does not wait for it.
@@ -15,14 +16,18 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.library.fit import FitEstimate, MemoryBudget, Verdict, estimate
+from app.core.library.recommended import RecommendedListError, RecommendedModel
+from app.core.library.recommended import load as load_recommended
 from app.core.units import format_bytes
 from app.ui.background import run_in_background
 from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
+from app.ui.library.recommended_panel import RecommendedPanel
 from app.ui.plain_text import plain_label
 from app.ui.tables import row_table
 
@@ -106,8 +111,15 @@ class RepoFilesModel(_Table):
 class HubPage(QWidget):
     download_requested = Signal(str, str, str)  # repo, file, pinned revision
     folder_download_requested = Signal(str, str)  # repo, pinned revision: a safetensors model, all its files
+    recommended_download_requested = Signal(str, str)  # repo, file: the commit is pinned when it is planned
 
-    def __init__(self, n_ctx: int, gpu_layers: int = 0, parent: QWidget | None = None):
+    def __init__(
+        self,
+        n_ctx: int,
+        gpu_layers: int = 0,
+        parent: QWidget | None = None,
+        recommended: list[RecommendedModel] | None = None,
+    ):
         super().__init__(parent)
         self.n_ctx, self.gpu_layers = n_ctx, gpu_layers
         self.listing: hub.RepoListing | None = None
@@ -127,6 +139,7 @@ class HubPage(QWidget):
 
         self.results = SearchResultsModel(self)
         self.results_view = row_table(self.results)
+        self.results_view.setTextElideMode(Qt.ElideMiddle)  # owner/…-GGUF: both ends say which model
         self.files = RepoFilesModel(self)
         self.files_view = row_table(self.files)
         self.files_view.setItemDelegateForColumn(RepoFilesModel.columns.index("Fit"), FitBadgeDelegate(self.files_view))
@@ -134,7 +147,8 @@ class HubPage(QWidget):
         self.repo_title.setObjectName("detailsTitle")
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primaryButton")
-        self.download_button.setEnabled(False)
+        self.download_button.setEnabled(False)  # until a file is selected
+        self.download_button.setToolTip("Pick a file in the list first")
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(6, 0, 0, 0)
@@ -145,17 +159,49 @@ class HubPage(QWidget):
         splitter.addWidget(self.results_view)
         splitter.addWidget(right)
         splitter.setSizes([560, 680])
+        self.search_pane = splitter
+        self.recommended = RecommendedPanel(n_ctx, gpu_layers)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.recommended)
+        self.stack.addWidget(self.search_pane)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 6)
         layout.addLayout(top)
         layout.addWidget(self.message)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.stack, 1)
+        self._load_recommended(recommended)
 
         self.search_button.clicked.connect(self.search)
         self.query.returnPressed.connect(self.search)
+        self.query.textChanged.connect(self._query_edited)
         self.results_view.selectionModel().currentRowChanged.connect(self._repo_selected)
-        self.files_view.selectionModel().currentRowChanged.connect(self._file_selected)
+        self.files_view.selectionModel().selectionChanged.connect(self._file_selected)
         self.download_button.clicked.connect(self._download)
+        self.recommended.download_requested.connect(self._download_recommended)
+
+    # --- recommended models ---------------------------------------------------------------------------------
+    def _load_recommended(self, entries: list[RecommendedModel] | None) -> None:
+        if entries is None:
+            try:
+                entries = load_recommended()
+            except RecommendedListError as exc:
+                self.recommended.hint.setText(str(exc))
+                entries = []
+        self.recommended.set_entries(entries)
+
+    def showing_recommended(self) -> bool:
+        return self.stack.currentWidget() is self.recommended
+
+    def show_recommended(self) -> None:
+        self.stack.setCurrentWidget(self.recommended)
+
+    def _query_edited(self, text: str) -> None:
+        if not text.strip():  # an empty search box brings the recommendations back
+            self.show_recommended()
+
+    def _download_recommended(self, repo_id: str, filename: str) -> None:
+        self._busy(f"Asking the hub for {filename}…")
+        self.recommended_download_requested.emit(repo_id, filename)
 
     def _busy(self, text: str) -> None:
         self.message.setText(text)
@@ -183,6 +229,7 @@ class HubPage(QWidget):
 
     def _searched(self, results: list[hub.ModelSummary]) -> None:
         self.search_button.setEnabled(True)
+        self.stack.setCurrentWidget(self.search_pane)
         self.results.set_rows(results)
         self._busy(f"{len(results)} model(s). Pick one to see its files and whether they fit." if results else "Nothing found.")
 
@@ -193,9 +240,10 @@ class HubPage(QWidget):
         self.open_repo(repo)
 
     def open_repo(self, repo_id: str) -> None:
+        self.stack.setCurrentWidget(self.search_pane)
         self.repo_title.setText(repo_id)
         self.files.set_listing([], {})
-        self.download_button.setEnabled(False)
+        self._file_selected()
         self._busy(f"Reading the files of {repo_id}…")
         n_ctx, gpu_layers = self.n_ctx, self.gpu_layers
 
@@ -223,6 +271,7 @@ class HubPage(QWidget):
         self.listing = listing
         wanted = [f for f in listing.files if f.is_gguf] or [f for f in listing.files if f.filename.endswith(".safetensors")]
         self.files.set_listing(wanted, fits)
+        self._file_selected()  # the reset cleared any selection
         gated = " It is gated: accept its licence on huggingface.co and add a token first." if listing.gated else ""
         self._busy(f"{listing.repo_id} at commit {listing.revision[:12]}: {len(wanted)} model file(s).{gated}")
         if not fits:
@@ -231,13 +280,22 @@ class HubPage(QWidget):
     def _is_folder_model(self) -> bool:
         return self.listing is not None and not self.listing.gguf_files
 
-    def _file_selected(self, current: QModelIndex, _previous=None) -> None:
-        self.download_button.setEnabled(current.isValid())
-        if current.isValid() and self._is_folder_model():
+    def _selected_file_row(self) -> int | None:
+        """The selected file's row; a current index without a selection (focus alone) does not count."""
+        rows = self.files_view.selectionModel().selectedRows()
+        return rows[0].row() if rows and self.listing is not None and rows[0].row() < len(self.files.rows) else None
+
+    def _file_selected(self, *_args) -> None:
+        row = self._selected_file_row()
+        self.download_button.setEnabled(row is not None)
+        self.download_button.setToolTip("" if row is not None else "Pick a file in the list first")
+        if row is None:
+            self.download_button.setText("Download")
+        elif self._is_folder_model():
             total = sum(f.size for f in self.files.rows)
             self.download_button.setText(f"Download the model folder ({format_bytes(total)}, for transformers)")
-        elif current.isValid():
-            f = self.files.rows[current.row()]
+        else:
+            f = self.files.rows[row]
             fit = self.files.fits.get(f.filename)
             label = f"Download {format_bytes(f.size)}"
             if fit and fit.verdict == Verdict.WONT_FIT:
@@ -245,13 +303,13 @@ class HubPage(QWidget):
             self.download_button.setText(label)
 
     def _download(self) -> None:
-        index = self.files_view.currentIndex()
-        if self.listing is None or not index.isValid():
+        row = self._selected_file_row()
+        if self.listing is None or row is None:
             return
         if self._is_folder_model():
             self.folder_download_requested.emit(self.listing.repo_id, self.listing.revision)
             self._busy(f"Downloading {self.listing.repo_id}: see the progress below.")
             return
-        f = self.files.rows[index.row()]
+        f = self.files.rows[row]
         self.download_requested.emit(self.listing.repo_id, f.filename, self.listing.revision)
         self._busy(f"Downloading {f.filename}: see the progress below.")

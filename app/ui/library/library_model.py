@@ -157,6 +157,8 @@ class LibraryTableModel(QAbstractTableModel):
         if column == "Speed" and row.ref.benchmark:
             b = row.ref.benchmark
             return f"Prompt {b.get('prompt_tok_s')} tok/s · generation {b.get('gen_tok_s')} tok/s\n{b.get('machine')} · {b.get('when')}"
+        if column == "Name":  # the cell may be elided; the tooltip always has the whole name
+            return f"{row.ref.name}\n{row.ref.path}"
         return row.ref.path
 
 

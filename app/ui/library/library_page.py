@@ -30,9 +30,11 @@ from app.core.library.metadata import ModelFolderError, is_hf_folder
 from app.core.storage.db import Database
 from app.core.units import format_bytes
 from app.ui.background import run_in_background
+from app.ui.library.compact_columns import CompactColumns
 from app.ui.library.details_panel import ModelDetailsPanel
 from app.ui.library.fit_badge import FitBadgeDelegate
 from app.ui.library.library_model import COLUMNS, LibraryFilterProxy, LibraryTableModel
+from app.ui.library.name_delegate import MiddleElideDelegate
 from app.ui.plain_text import message_box, plain_label
 
 IMPORT_ERRORS = (GGUFError, ModelFolderError, ValueError, OSError)
@@ -95,9 +97,12 @@ class LibraryPage(QWidget):
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
         self.table.setItemDelegateForColumn(COLUMNS.index("Fit"), FitBadgeDelegate(self.table))
+        self.table.setTextElideMode(Qt.ElideMiddle)
+        self.table.setItemDelegateForColumn(COLUMNS.index("Name"), MiddleElideDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.Stretch)
+        self.columns = CompactColumns(self.table, [COLUMNS.index(c) for c in ("Format", "Context", "Measured")])
         self.status = plain_label("")
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)

@@ -40,6 +40,7 @@ class ModelsTab(QWidget):
 
         self.hub.download_requested.connect(self.downloads.start)
         self.hub.folder_download_requested.connect(self.downloads.start_folder)
+        self.hub.recommended_download_requested.connect(self.downloads.start)
         self.downloads.download_refused.connect(self.hub.message.setText)
         self.downloads.download_already_planned.connect(self.hub.message.setText)
         self.downloads.model_added.connect(self._downloaded)
