@@ -75,61 +75,35 @@ def _wait(condition, timeout_s: float = 20.0) -> None:
 
 
 def _show_hub_with_download(window) -> None:
-    """The hub page as it looks after a search, with a repo open and two downloads under way, fed from sample data:
-    no server and no network. The files' sizes, quantisations and fit badges come from the sample models' real
-    headers; the progress is set as a running download would report it."""
-    from datetime import datetime, timezone
-
+    """The hub page as it opens: the recommended models with their fit badges for this machine, and two of them
+    downloading, fed from the shipped list: no server and no network. The progress is set as a running download
+    would report it."""
     from app import paths
-    from app.core.engine.gguf_check import inspect_gguf
+    from app.core.library import recommended
     from app.core.library.downloads import DownloadProgress
-    from app.core.library.fit import MemoryBudget, estimate
-    from app.core.library.hub import HubFile, ModelSummary, RepoListing
-    from app.core.library.metadata import shape_from_gguf
     from app.core.storage.models import Download, DownloadStatus
 
-    when = datetime(2026, 11, 20, tzinfo=timezone.utc)
-    results = [
-        ModelSummary("bartowski/Llama-3.2-3B-Instruct-GGUF", 412_000, 310, ("gguf", "llama"), True, False, when),
-        ModelSummary("Qwen/Qwen2.5-7B-Instruct-GGUF", 268_000, 520, ("gguf", "qwen2"), True, False, when),
-    ]
-    qwen = paths.models_dir() / SAMPLE_MODELS[1][0]
-    weights = SAMPLE_MODELS[1][-1] * 1e9
-    quants = {"q4_k_m": 1.0, "q5_k_m": 1.16, "q8_0": 1.73}  # sizes relative to Q4_K_M, as the real repo has them
-    files = tuple(HubFile(f"qwen2.5-7b-instruct-{q}.gguf", int(weights * k), "0" * 64, q.upper())
-                  for q, k in quants.items())
-    listing = RepoListing("Qwen/Qwen2.5-7B-Instruct-GGUF", "a09a35458c702b33eeacc393d103063234e8bc28", files, False)
-    shape, budget = shape_from_gguf(inspect_gguf(qwen)), MemoryBudget.now()
-    fits = {f.filename: estimate({**shape, "weights_bytes": f.size}, window.models_tab.hub.n_ctx, budget=budget)
-            for f in files}
     tab = window.models_tab
     tab.pages.setCurrentWidget(tab.hub)
-    tab.hub.query.setText("instruct")
-    tab.hub._searched(results)
-    tab.hub.results_view.selectionModel().blockSignals(True)  # open the repo from data, not from the hub
-    tab.hub.results_view.selectRow(1)
-    tab.hub.results_view.selectionModel().blockSignals(False)
-    tab.hub.repo_title.setText(listing.repo_id)
-    tab.hub._listed((listing, fits))
-    tab.hub.files_view.selectRow(0)
-    running = [("Qwen/Qwen2.5-7B-Instruct-GGUF", files[1], 0.41, 38e6),
-               ("bartowski/Llama-3.2-3B-Instruct-GGUF",
-                HubFile("Llama-3.2-3B-Instruct-Q8_0.gguf", 3_420_000_000, "0" * 64, "Q8_0"), 0.63, 41e6)]
+    tab.hub.show_recommended()
+    by_id = {m.id: m for m in recommended.load()}
+    running = [(by_id["qwen2.5-7b-instruct"], 0.41, 38e6), (by_id["llama-3.2-3b-instruct"], 0.63, 41e6)]
     with window.core.db.session() as session:
         rows = []
-        for repo, f, share, _speed in running:
-            row = Download(repo_id=repo, revision=listing.revision, filename=f.filename, total_bytes=f.size,
-                           dest_path=str(paths.models_dir() / repo.replace("/", "__") / f.filename),
-                           bytes_done=int(f.size * share), sha256=f.sha256, status=DownloadStatus.DOWNLOADING)
+        for m, share, _speed in running:
+            row = Download(repo_id=m.repo_id, revision="a09a35458c702b33eeacc393d103063234e8bc28", filename=m.filename,
+                           total_bytes=m.size, bytes_done=int(m.size * share), sha256=m.sha256,
+                           dest_path=str(paths.models_dir() / m.repo_id.replace("/", "__") / m.filename),
+                           status=DownloadStatus.DOWNLOADING)
             session.add(row)
             rows.append(row)
         session.flush()
         ids = [r.id for r in rows]
     tab.downloads_panel.refresh()
-    for download_id, (_repo, f, share, speed) in zip(ids, running, strict=True):
-        done = int(f.size * share)
-        tab.downloads_panel.model.update_progress(DownloadProgress(download_id, done, f.size, speed,
-                                                                   (f.size - done) / speed))
+    for download_id, (m, share, speed) in zip(ids, running, strict=True):
+        done = int(m.size * share)
+        tab.downloads_panel.model.update_progress(DownloadProgress(download_id, done, m.size, speed,
+                                                                   (m.size - done) / speed))
 
 
 PROMPTS = (

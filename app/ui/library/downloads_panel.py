@@ -54,10 +54,14 @@ class DownloadsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setShowGrid(False)
+        self.table.setWordWrap(False)  # with wrapping on, Qt cuts the end of a long name whatever the elide mode
+        self.table.setTextElideMode(Qt.ElideMiddle)  # long file and repo names keep both ends
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # the file name gives way, not a column
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in (("File", 300), ("Repository", 220), ("Progress", 220), ("Speed", 90), ("Time left", 90)):
+        header.setSectionResizeMode(COLUMNS.index("File"), QHeaderView.Stretch)
+        header.setSectionResizeMode(COLUMNS.index("Status"), QHeaderView.ResizeToContents)
+        for column, width in (("Repository", 260), ("Progress", 200), ("Speed", 90), ("Time left", 100)):
             self.table.setColumnWidth(COLUMNS.index(column), width)
         self.title = plain_label("DOWNLOADS")
         self.title.setObjectName("sectionHeading")

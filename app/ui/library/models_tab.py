@@ -33,7 +33,7 @@ class ModelsTab(QWidget):
         splitter.addWidget(self.pages)
         splitter.addWidget(self.downloads_panel)
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([560, 200])
+        splitter.setSizes([500, 240])  # room for three downloads at 680 px high
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)

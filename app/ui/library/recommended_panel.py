@@ -7,7 +7,7 @@ The list ships with Hearth, so it shows offline; a download needs the network an
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QPushButton, QVBoxLayout, QWidget
 
 from app.core.library.fit import FitEstimate, MemoryBudget
 from app.core.library.metadata import parameter_label
@@ -18,8 +18,8 @@ from app.ui.plain_text import plain_label
 from app.ui.tables import row_table
 
 NETWORK_HINT = (
-    "A short list of small chat models to start with. The list comes with Hearth; downloading one needs an "
-    "internet connection. Or search the Hub above for anything else."
+    "Recommended to start with: small chat models that run on an ordinary computer. The list comes with Hearth; "
+    "downloading one needs an internet connection. Search above for anything else."
 )
 
 
@@ -84,8 +84,6 @@ class RecommendedPanel(QWidget):
 
     def __init__(self, n_ctx: int, gpu_layers: int = 0, parent: QWidget | None = None):
         super().__init__(parent)
-        self.title = plain_label("Recommended to start with")
-        self.title.setObjectName("detailsTitle")
         self.hint = plain_label(NETWORK_HINT)
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)
@@ -96,7 +94,6 @@ class RecommendedPanel(QWidget):
         self.view.setItemDelegateForColumn(self.model.columns.index("Fit"), FitBadgeDelegate(self.view))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
-        layout.addWidget(self.title)
         layout.addWidget(self.hint)
         layout.addWidget(self.view, 1)
 
@@ -108,7 +105,11 @@ class RecommendedPanel(QWidget):
             button.setToolTip(f"Download {m.filename} ({format_bytes(m.size)}) from {m.repo_id}")
             button.clicked.connect(lambda _=False, m=m: self.download_requested.emit(m.repo_id, m.filename))
             self.view.setIndexWidget(self.model.index(row, column), button)
-        self.view.resizeColumnsToContents()
+            button.ensurePolished()  # the theme's padding decides its size
+            # rows and the column as big as the button, so it is never clipped
+            self.view.verticalHeader().setDefaultSectionSize(button.sizeHint().height() + 6)
+            self.view.horizontalHeader().setSectionResizeMode(column, QHeaderView.Fixed)
+            self.view.setColumnWidth(column, button.sizeHint().width() + 8)
 
     def download_button(self, row: int) -> QPushButton:
         return self.view.indexWidget(self.model.index(row, self.model.columns.index("")))
