@@ -159,7 +159,7 @@ def test_search_rename_and_undoable_delete(qtbot, window):
     sidebar.undo_delete()
     assert sidebar.model.row_of(space) >= 0
     sidebar.delete(space)
-    sidebar.commit_deletes()
+    sidebar.dismiss_undo()
     with core.db.session() as s:  # in Recently deleted, not gone
         assert convs.get_conversation(s, space).deleted_at is not None
 

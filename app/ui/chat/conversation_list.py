@@ -1,4 +1,4 @@
-"""The left sidebar: new chat, search, and the conversation list with rename and delete (undoable)."""
+"""The left sidebar: new chat, search, the conversation list with rename and delete, Undo, and Recently deleted."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPushButton,
+    QSizePolicy,
+    QStackedWidget,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -19,9 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.chat.conversation_model import ID_ROLE, SNIPPET_ROLE, ConversationListModel
+from app.ui.chat.recently_deleted import RecentlyDeletedModel, RecentlyDeletedPanel
 from app.ui.plain_text import plain_label
 
-UNDO_DELETE_MS = 8000
+# Undo stays offered this long, or until the next thing the user does (another delete, a new chat, opening a
+# chat, sending). Missing it loses nothing: the conversation waits in Recently deleted.
+UNDO_VISIBLE_MS = 30_000
 
 
 class ConversationDelegate(QStyledItemDelegate):
@@ -60,6 +65,8 @@ class ConversationDelegate(QStyledItemDelegate):
 class ConversationSidebar(QWidget):
     conversation_selected = Signal(int)
     new_requested = Signal()
+    # The conversation was deleted (moved to Recently deleted); the tab stops a reply streaming into it and leaves
+    # it if it is on screen. Undo restores it.
     delete_committed = Signal(int)
     renamed = Signal(int, str)
 
@@ -67,17 +74,23 @@ class ConversationSidebar(QWidget):
         super().__init__(parent)
         self.setObjectName("sidebar")
         self.model = model
+        self.deleted_model = RecentlyDeletedModel(model.db, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 12, 10, 10)
         layout.setSpacing(8)
         self.new_button = QPushButton("+  New chat")
         self.new_button.setObjectName("newChatButton")
         layout.addWidget(self.new_button)
+
+        conversations_page = QWidget()
+        page_layout = QVBoxLayout(conversations_page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.setSpacing(8)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search conversations")
         self.search.setClearButtonEnabled(True)
         self.search.setObjectName("searchField")
-        layout.addWidget(self.search)
+        page_layout.addWidget(self.search)
         self.view = QListView()
         self.view.setObjectName("conversationList")
         self.view.setModel(model)
@@ -86,35 +99,59 @@ class ConversationSidebar(QWidget):
         self.view.setContextMenuPolicy(Qt.CustomContextMenu)
         self.view.setUniformItemSizes(True)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        layout.addWidget(self.view, 1)
+        page_layout.addWidget(self.view, 1)
+        self.deleted_panel = RecentlyDeletedPanel(self.deleted_model, ConversationDelegate)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(conversations_page)
+        self.pages.addWidget(self.deleted_panel)
+        layout.addWidget(self.pages, 1)
 
         self.undo_bar = QWidget()
         self.undo_bar.setObjectName("undoBar")
         undo_layout = QHBoxLayout(self.undo_bar)
         undo_layout.setContentsMargins(10, 6, 6, 6)
-        self.undo_label = plain_label("Conversation deleted")
+        self.undo_label = plain_label("Chat deleted")
+        self.undo_label.setMinimumWidth(0)  # never widens the sidebar when it appears
+        self.undo_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.undo_button = QPushButton("Undo")
         self.undo_button.setObjectName("linkButton")
         undo_layout.addWidget(self.undo_label, 1)
         undo_layout.addWidget(self.undo_button)
         self.undo_bar.hide()
         layout.addWidget(self.undo_bar)
-        self._pending_delete: list[int] = []
-        self._delete_timer = QTimer(self, singleShot=True, interval=UNDO_DELETE_MS)
-        self._delete_timer.timeout.connect(self.commit_deletes)
+        self.deleted_button = QPushButton()
+        self.deleted_button.setObjectName("recentlyDeletedButton")
+        self.deleted_button.setCheckable(True)
+        self.deleted_button.setToolTip("Deleted chats, kept for a while so they can be restored")
+        layout.addWidget(self.deleted_button)
+        self._undoable: int | None = None  # the conversation Undo would restore
+        self._undo_reopens = False  # it was on screen when deleted, so Undo brings it back there
+        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_VISIBLE_MS)
+        self._undo_timer.timeout.connect(self.dismiss_undo)
         self._search_timer = QTimer(self, singleShot=True, interval=150)
         self._search_timer.timeout.connect(lambda: self.model.refresh(self.search.text()))
 
-        self.new_button.clicked.connect(self.new_requested)
+        self.new_button.clicked.connect(self._new_clicked)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         self.view.clicked.connect(self._clicked)
         self.view.activated.connect(self._clicked)
         self.view.customContextMenuRequested.connect(self._menu)
         self.undo_button.clicked.connect(self.undo_delete)
+        self.deleted_button.toggled.connect(self.show_recently_deleted)
+        self.deleted_panel.restored.connect(self._restored)
+        # Whenever the list changes (a delete, a reply, a rename), Recently deleted and its count follow.
+        model.modelReset.connect(self.deleted_model.refresh)
+        self.deleted_model.modelReset.connect(self._update_deleted_button)
+        self.deleted_model.refresh()
+
+    def _new_clicked(self) -> None:
+        self.show_recently_deleted(False)
+        self.new_requested.emit()
 
     def _clicked(self, index: QModelIndex) -> None:
         cid = index.data(ID_ROLE)
         if cid is not None:
+            self.dismiss_undo()
             self.conversation_selected.emit(cid)
 
     def select(self, conversation_id: int | None) -> None:
@@ -148,27 +185,53 @@ class ConversationSidebar(QWidget):
         if title.strip():
             self.renamed.emit(conversation_id, title.strip())
 
+    # --- delete, Undo, Recently deleted ------------------------------------------------------------------------
     def delete(self, conversation_id: int) -> None:
-        """Hide now, delete for real after a few seconds unless Undo is pressed."""
-        self.commit_deletes()
-        self._pending_delete = [conversation_id]
-        self.model.hidden.add(conversation_id)
-        self.model.refresh()
+        """Delete now (it moves to Recently deleted) and offer Undo until the next action or UNDO_VISIBLE_MS."""
+        self.dismiss_undo()
+        current = self.view.currentIndex()
+        on_screen = current.isValid() and current.data(ID_ROLE) == conversation_id
+        # First the tab does the delete (and leaves the conversation if it is on screen: that new chat must not
+        # count as the next action), then Undo is offered for it.
+        self.delete_committed.emit(conversation_id)
+        self._undoable, self._undo_reopens = conversation_id, on_screen
         self.undo_bar.show()
-        self._delete_timer.start()
+        self._undo_timer.start()
 
     def undo_delete(self) -> None:
-        for cid in self._pending_delete:
-            self.model.hidden.discard(cid)
-        self._pending_delete = []
-        self._delete_timer.stop()
-        self.undo_bar.hide()
+        conversation_id, reopen = self._undoable, self._undo_reopens
+        self.dismiss_undo()
+        if conversation_id is None:
+            return
+        self.deleted_model.restore(conversation_id)
         self.model.refresh()
+        if reopen:
+            self.conversation_selected.emit(conversation_id)
 
-    def commit_deletes(self) -> None:
-        pending, self._pending_delete = self._pending_delete, []
-        self._delete_timer.stop()
+    def dismiss_undo(self, *_args) -> None:
+        """The next action: Undo is no longer offered (the conversation stays in Recently deleted)."""
+        self._undoable, self._undo_reopens = None, False
+        self._undo_timer.stop()
         self.undo_bar.hide()
-        for cid in pending:
-            self.delete_committed.emit(cid)
-            self.model.hidden.discard(cid)
+
+    def show_recently_deleted(self, shown: bool) -> None:
+        if shown:
+            self.deleted_model.refresh()
+        self.pages.setCurrentWidget(self.deleted_panel if shown else self.pages.widget(0))
+        if self.deleted_button.isChecked() != shown:
+            self.deleted_button.setChecked(shown)  # re-enters once, with the same value
+        self._update_deleted_button()
+
+    def _restored(self, _conversation_id: int) -> None:
+        self.model.refresh()
+        if self.deleted_model.rowCount() == 0:
+            self.show_recently_deleted(False)
+
+    def _update_deleted_button(self) -> None:
+        count = self.deleted_model.rowCount()
+        if self.deleted_button.isChecked():
+            self.deleted_button.setText("‹  Back to conversations")
+            self.deleted_button.setEnabled(True)
+        else:
+            self.deleted_button.setText(f"Recently deleted  ({count})" if count else "Recently deleted")
+            self.deleted_button.setEnabled(count > 0)

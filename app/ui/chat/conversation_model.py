@@ -1,4 +1,4 @@
-"""Conversations as a Qt list model (newest first), filtered by full-text search."""
+"""Conversations as a Qt list model (newest first), filtered by full-text search; deleted ones are not listed."""
 
 from __future__ import annotations
 
@@ -27,14 +27,13 @@ class ConversationListModel(RowListModel):
         super().__init__(parent)
         self.db = db
         self.query = ""
-        self.hidden: set[int] = set()  # deleted but still undoable
 
     def refresh(self, query: str | None = None) -> None:
         if query is not None:
             self.query = query
         with self.db.session() as session:
             rows = convs.search_conversations(session, self.query) if self.query.strip() else convs.list_conversations(session)
-        self.set_rows([r for r in rows if r.id not in self.hidden])
+        self.set_rows(rows)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
         if not index.isValid():
