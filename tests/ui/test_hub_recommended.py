@@ -90,6 +90,7 @@ def test_one_click_downloads_a_recommended_model_into_the_library(qtbot, monkeyp
         with qtbot.waitSignal(models_tab.library_changed, timeout=60000):
             page.recommended.download_button(0).click()
         commit = hub.commit(REPO)
+        assert FILE in page.message.text() and "progress below" in page.message.text()
     [done] = models_tab.downloads.list()
     assert done.status == DownloadStatus.DONE and done.revision == commit, "pinned to the hub's commit"
     assert done.sha256 == _entry_for(starter_path)[0].sha256

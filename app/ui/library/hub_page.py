@@ -200,7 +200,7 @@ class HubPage(QWidget):
             self.show_recommended()
 
     def _download_recommended(self, repo_id: str, filename: str) -> None:
-        self._busy(f"Asking the hub for {filename}…")
+        self._busy(f"Downloading {filename} from {repo_id}: see the progress below.")
         self.recommended_download_requested.emit(repo_id, filename)
 
     def _busy(self, text: str) -> None:
