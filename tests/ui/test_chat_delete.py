@@ -134,12 +134,12 @@ def test_deleting_the_chat_whose_reply_streams_stops_it_and_send_still_works(qtb
     assert settled.args[0] == reply and settled.args[1].finish_reason == "stopped"
     assert chat.composer.button.text() == "Send" and chat.sidebar.undo_bar.isVisible()
 
-    panel.form.set_values({**panel.form.values(), "max_tokens": 8})
+    panel.form.set_values({**panel.form.values(), "max_tokens": 16})
     panel._emit()
     with qtbot.waitSignal(chat.reply_settled, timeout=60000) as done:
         chat.composer.edit.setPlainText("Hello again.")
         qtbot.keyClick(chat.composer.edit, Qt.Key_Return)
-    assert done.args[1].completion_tokens == 8
+    assert done.args[1].completion_tokens == 16
     assert chat.conversation_id > streaming_in  # a new chat, never the deleted one's id
     assert not chat.sidebar.undo_bar.isVisible()  # sending was the next action
     with win.core.db.session() as s:  # the stopped reply kept its text, in Recently deleted
