@@ -254,3 +254,21 @@ def test_a_failed_upgrade_leaves_the_database_as_it_was(tmp_path):
         conn.execute(text("DROP TABLE adapter_rebuilt"))
         conn.commit()
     assert migrate.upgrade_to_head(db.engine) is True  # and it goes through once the obstacle is gone
+
+
+def test_downgrading_0005_drops_what_waits_in_recently_deleted_and_keeps_the_rest(tmp_path):
+    from alembic import command
+
+    from app.core.storage import conversations as convs
+
+    db = _migrated_from_0004(tmp_path)
+    with db.session() as s:
+        convs.delete_conversation(s, 5)
+    command.downgrade(migrate.alembic_config(db.engine), "0004_one_download_per_file")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM conversation")).all() == [(2,)]
+        assert [r[0] for r in conn.execute(text("SELECT id FROM message ORDER BY id"))] == [10, 11, 12]
+        assert conn.execute(text("SELECT message_id FROM feedback")).all() == [(11,)]
+        assert "deleted_at" not in _table_sql(conn, "conversation")
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        conn.execute(text("INSERT INTO message_fts(message_fts) VALUES ('integrity-check')"))

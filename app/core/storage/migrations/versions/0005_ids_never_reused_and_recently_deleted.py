@@ -67,7 +67,8 @@ def _autoincrement_sql(create: str, table: str, copy: str) -> str:
     0001-0003 created these tables as `id INTEGER NOT NULL, ..., PRIMARY KEY (id)` (SQLAlchemy's form); anything
     else is refused rather than guessed at."""
     sql, renamed = re.subn(rf'^CREATE TABLE "?{table}"?\s*\(', f'CREATE TABLE "{copy}" (', create.strip())
-    sql, keyed = re.subn(r"\(\s*id INTEGER NOT NULL,", "(\n\tid INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,", sql, count=1)
+    key = "(\n\tid INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,"
+    sql, keyed = re.subn(r"\(\s*id INTEGER NOT NULL,", key, sql, count=1)
     sql, unkeyed = re.subn(r",\s*PRIMARY KEY \(id\)", "", sql)
     if (renamed, keyed, unkeyed) != (1, 1, 1):
         raise RuntimeError(f"table {table} does not have the shape this migration expects:\n{create}")
@@ -77,7 +78,8 @@ def _autoincrement_sql(create: str, table: str, copy: str) -> str:
 def downgrade() -> None:
     # The old schema has no Recently deleted: what waits there goes for good (foreign keys are off, so by hand).
     deleted = "SELECT id FROM conversation WHERE deleted_at IS NOT NULL"
-    op.execute(f"DELETE FROM feedback WHERE message_id IN (SELECT id FROM message WHERE conversation_id IN ({deleted}))")
+    their_messages = f"SELECT id FROM message WHERE conversation_id IN ({deleted})"
+    op.execute(f"DELETE FROM feedback WHERE message_id IN ({their_messages})")
     op.execute(f"DELETE FROM message WHERE conversation_id IN ({deleted})")
     op.execute("DELETE FROM conversation WHERE deleted_at IS NOT NULL")
     op.drop_column("conversation", "deleted_at")  # SQLite 3.35+ drops a column in place
