@@ -34,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
 
     shot = sub.add_parser("screenshot", help="render the window to a PNG: sample data, real replies (no display needed)")
     shot.add_argument("out", help="the PNG file to write")
-    shot.add_argument("--tab", default="chat", choices=("chat", "models", "hub", "monitor", "training", "training-new",
-                                                           "training-ab", "training-export"), help="what to show")
+    shot.add_argument("--tab", default="chat", help="what to show",
+                      choices=("chat", "models", "hub", "monitor", "training", "training-new", "training-ab",
+                               "training-export", "settings"))
     shot.add_argument("--width", type=int, default=1280, help="window width in pixels (default 1280)")
     shot.add_argument("--height", type=int, default=800, help="window height in pixels (default 800)")
 
@@ -90,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     from app import log_setup
 
     log_setup.start(log_setup.process_kind(args.command))
+    if args.command in (None, "window-probe"):
+        from app.ui.start_check import start_problem
+
+        problem = start_problem()  # before Qt, which would abort with a message that names no package
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
     if args.command is None:
         from app.ui.app import run_window
 

@@ -19,8 +19,17 @@ class Core:
     settings: Settings
 
     def new_host(self) -> ModelHost:
+        """A model host that loads with the current settings, also after they change (the next load feels it)."""
         s = self.settings
-        return ModelHost(n_threads=s["n_threads"], n_ctx=s["context_length"], n_gpu_layers=s["gpu_layers"])
+        host = ModelHost(n_threads=s["n_threads"], n_ctx=s["context_length"], n_gpu_layers=s["gpu_layers"])
+
+        def follow(key: str, value) -> None:
+            attribute = {"n_threads": "n_threads", "context_length": "n_ctx", "gpu_layers": "n_gpu_layers"}.get(key)
+            if attribute:  # one attribute write: the engine thread reads them only when it loads
+                setattr(host, attribute, value)
+
+        s.subscribe(follow)
+        return host
 
 
 def open_core() -> Core:

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QDir, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from app import APP_NAME, paths
@@ -16,11 +16,16 @@ from app.ui.engine_thread import EngineController
 from app.ui.main_window import MainWindow
 
 
+def theme_style_sheet() -> str:
+    """The style sheet, with `theme:` in its image URLs meaning the resources folder (wherever it was installed)."""
+    QDir.addSearchPath("theme", str(paths.resources_dir()))
+    qss = paths.resources_dir() / "theme.qss"
+    return qss.read_text(encoding="utf-8") if qss.exists() else ""
+
+
 def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
-    qss = paths.resources_dir() / "theme.qss"
-    if qss.exists():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    app.setStyleSheet(theme_style_sheet())
 
 
 def build_window(core: Core) -> tuple[MainWindow, EngineController]:

@@ -24,9 +24,12 @@ from app.ui.plain_text import plain_label
 class OptionForm(QWidget):
     changed = Signal()
 
-    def __init__(self, options: tuple[Option, ...], parent: QWidget | None = None):
+    def __init__(self, options: tuple[Option, ...], parent: QWidget | None = None, *,
+                 multiline: tuple[str, ...] = ()):
+        """`multiline`: keys of text options edited in a box of several lines (a system prompt)."""
         super().__init__(parent)
         self.options = options
+        self.multiline = multiline
         self.editors: dict[str, QWidget] = {}
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -64,7 +67,7 @@ class OptionForm(QWidget):
                 combo.addItem(label, value)
             combo.currentIndexChanged.connect(self.changed)
             return combo
-        if option.kind is list:
+        if option.kind is list or option.key in self.multiline:
             edit = QPlainTextEdit()
             edit.setFixedHeight(52)
             edit.textChanged.connect(self.changed)
@@ -74,20 +77,28 @@ class OptionForm(QWidget):
         return edit
 
     def set_values(self, values: dict[str, Any]) -> None:
-        self.blockSignals(True)
+        """Show these values; an option missing from `values` shows its default. Emits no `changed`."""
         for option in self.options:
-            editor, value = self.editors[option.key], values.get(option.key, option.default)
-            if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-                editor.setValue(value)
-            elif isinstance(editor, QCheckBox):
-                editor.setChecked(bool(value))
-            elif isinstance(editor, QComboBox):
-                editor.setCurrentIndex(max(0, editor.findData(value)))
-            elif isinstance(editor, QPlainTextEdit):
-                editor.setPlainText("\n".join(value))
-            else:
-                editor.setText(str(value))
-        self.blockSignals(False)
+            self.set_value(option.key, values.get(option.key, option.default))
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Show one option's value, leaving the others as they are (and the cursor where it is when the editor
+        already shows it). Emits no `changed`."""
+        option, editor = next(o for o in self.options if o.key == key), self.editors[key]
+        was_blocked = self.blockSignals(True)
+        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            editor.setValue(value)
+        elif isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentIndex(max(0, editor.findData(value)))
+        elif isinstance(editor, QPlainTextEdit):
+            text = "\n".join(value) if option.kind is list else str(value)
+            if editor.toPlainText() != text:
+                editor.setPlainText(text)
+        elif editor.text() != str(value):
+            editor.setText(str(value))
+        self.blockSignals(was_blocked)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

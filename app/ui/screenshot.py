@@ -244,7 +244,7 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
     window.resize(*size)
     page = {"hub": "models", "training-new": "training", "training-ab": "training",
             "training-export": "training"}.get(tab, tab)
-    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training"].index(page))
+    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training", "settings"].index(page))
     window.show()
     if tab == "hub":
         _show_hub_with_download(window)

@@ -77,6 +77,7 @@ class MonitorTab(QWidget):
         self.floor.setSuffix(" MB")
         self.floor.setValue(core.settings["low_memory_warning_mb"])
         self.floor.setToolTip("Warn when free memory falls below this, whatever model is loaded (0 turns it off).")
+        self.floor.setKeyboardTracking(False)  # typing 1024 saves 1024, not 1, 10 and 102 on the way
         self.floor.valueChanged.connect(self._floor_changed)
 
         head = QHBoxLayout()
@@ -196,6 +197,12 @@ class MonitorTab(QWidget):
     def _floor_changed(self, value: int) -> None:
         self.core.settings.set("low_memory_warning_mb", value)
         self._check_memory()
+
+    @Slot(str, object)
+    def on_setting_changed(self, key: str, value) -> None:
+        """The floor changed elsewhere (the Settings page): show it; saving it again changes nothing."""
+        if key == "low_memory_warning_mb":
+            self.floor.setValue(value)
 
     def set_need(self, need: MemoryNeed | None) -> None:
         self.need = need
