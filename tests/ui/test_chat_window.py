@@ -2,42 +2,16 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from app.core.storage import conversations as convs
 from app.core.storage.models import Feedback, Message
-from app.ui.app import build_window, load_default_model
+from app.ui.app import build_window
 from app.ui.engine_thread import COALESCE_S
-
-
-@pytest.fixture
-def window(qtbot, core):
-    win, engine = build_window(core)
-    qtbot.addWidget(win)
-    win.show()
-    # Every reply runs to its max tokens: no test here may hang on where the model would choose to stop.
-    win.chat.forced_params = {"ignore_eos": True}
-    with qtbot.waitSignal(engine.worker.model_loaded, timeout=60000):
-        load_default_model(win)
-    yield win
-    engine.shutdown()
-
-
-def _send(qtbot, win, text, timeout=60000):
-    chat = win.chat
-    with qtbot.waitSignal(win.chat.reply_settled, timeout=timeout) as finished:
-        chat.composer.edit.setPlainText(text)
-        qtbot.keyClick(chat.composer.edit, Qt.Key_Return)
-    return finished.args
-
-
-def _set_params(win, **values):
-    panel = win.chat.settings_panel
-    merged = {**panel.form.values(), **values}
-    panel.form.set_values(merged)
-    panel._emit()
+from tests.helpers.chat_window import send as _send
+from tests.helpers.chat_window import set_params as _set_params
+from tests.helpers.chat_window import window  # noqa: F401 - the fixture
 
 
 def test_send_streams_text_into_the_view_and_persists_it(qtbot, window):
@@ -138,6 +112,7 @@ def test_conversation_survives_closing_and_reopening_the_window(qtbot, core, win
         assert reopened.chat.view.widget_for(mid).body.markdown == final.text
         assert reopened.chat.conversations.rowCount() == 1
     finally:
+        reopened.close()  # stops its threads (the hardware sampler) before the window is destroyed
         engine.shutdown()
 
 

@@ -1,3 +1,5 @@
+from PySide6.QtCore import QPoint, Qt
+
 from app.core.storage.conversations import ThreadMessage
 from app.ui.chat.markdown_html import to_html
 from app.ui.chat.message_view import MessageView
@@ -55,3 +57,45 @@ def test_messages_of_another_thread_leave_the_screen_at_once(qtbot):
     cards = [w for w in shown if isinstance(w, MessageWidget)]
     assert [w.message.id for w in cards] == [5, 6]
     assert all(not w.isVisible() for w in view._content.findChildren(MessageWidget) if w.message.id == 1)
+
+
+def _link_point(qtbot, browser, href):
+    """Where a link is on screen (the middle of its text, in the browser's viewport), once the layout has it there."""
+    from PySide6.QtGui import QTextCursor
+
+    def point():
+        doc, cursor = browser.document(), QTextCursor(browser.document())
+        positions = []
+        for pos in range(doc.characterCount() - 1):
+            cursor.setPosition(pos + 1)  # charFormat() is the format of the character before the cursor
+            if cursor.charFormat().anchorHref() == href:
+                positions.append(pos)
+        assert positions, f"no link to {href}"
+        cursor.setPosition(positions[len(positions) // 2])
+        return browser.cursorRect(cursor).center() + QPoint(2, 0)
+
+    qtbot.waitUntil(lambda: browser.anchorAt(point()) == href)
+    return point()
+
+
+def test_copy_on_a_code_block_copies_exactly_that_blocks_code(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    first = "def is_palindrome(word: str) -> bool:\n    return word == word[::-1]"
+    second = "ls -la\n\n  echo 'two blank-separated lines, indented'"
+    text = f"Two blocks:\n\n```python\n{first}\n```\n\nand one with no language:\n\n```\n{second}\n```\n\nThe end."
+    view = MessageView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.show()
+    view.set_thread([_msg(1, content=text)])
+    browser = view.widget_for(1).body
+    assert browser.code_blocks == (first, second)
+    clipboard = QApplication.clipboard()
+    for index, code in ((1, second), (0, first)):
+        clipboard.setText("something else")
+        with qtbot.waitSignal(browser.code_copied, timeout=5000) as copied:
+            qtbot.mouseClick(browser.viewport(), Qt.LeftButton, pos=_link_point(qtbot, browser, f"hearth-copy:{index}"))
+        assert copied.args == [index]
+        assert clipboard.text() == code  # the code only: no "python" tag, no "Copy", nothing highlighted away
+    assert view.widget_for(1).body.markdown == text  # the message is unchanged; the whole-message Copy still has it

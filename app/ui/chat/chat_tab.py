@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.core.chat import turns
@@ -14,14 +15,15 @@ from app.core.engine.events import ContextTrimmed, Finished
 from app.core.library.registry import default_model, get_model
 from app.core.startup import Core
 from app.core.storage import conversations as convs
-from app.core.storage.models import Adapter, Message
+from app.core.storage.models import Message
 from app.core.training.adapters import use_in_conversation
 from app.ui.chat.composer import Composer
 from app.ui.chat.conversation_list import ConversationSidebar
 from app.ui.chat.conversation_model import ConversationListModel
 from app.ui.chat.correction_dialog import CorrectionDialog
 from app.ui.chat.message_view import MessageView
-from app.ui.chat.settings_panel import ChatSettingsPanel
+from app.ui.chat.settings_panel import ChatSettingsPanel, SettingsRail
+from app.ui.chat.ui_state import SETTINGS_PANEL_COLLAPSED, load_flag, save_flag
 from app.ui.engine_thread import EngineController
 from app.ui.models_list import ModelListModel
 from app.ui.plain_text import plain_label
@@ -72,6 +74,8 @@ class ChatTab(QWidget):
     # Emitted on the main thread once a reply's end has been fully handled here. Anything that waits for
     # "the reply is done" should wait for this: the engine's own signals arrive from its thread.
     reply_settled = Signal(int, object)  # message id, Finished or the error text
+    # The adapter the conversation on screen answers through ("" for the base model): the status bar names it.
+    adapter_shown = Signal(str)
 
     def __init__(self, core: Core, engine: EngineController, models: ModelListModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -82,6 +86,7 @@ class ChatTab(QWidget):
         # starts: for benchmarks, screenshots and tests that must force a reply's length instead of hoping for it.
         self.forced_params: dict = {}
         self._draft: dict[str, Any] = {"system_prompt": core.settings["default_system_prompt"], "params": {}}
+        self.adapter_name = ""  # see adapter_shown
 
         self.conversations = ConversationListModel(self.db, self)
         self.sidebar = ConversationSidebar(self.conversations)
@@ -107,9 +112,19 @@ class ChatTab(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([260, 720, 300])
         self.splitter.setChildrenCollapsible(False)
+        self._sized_by_user = False  # once the user drags a divider, the widths are theirs
+        self.splitter.splitterMoved.connect(self._on_splitter_moved)
+        self.settings_rail = SettingsRail()
+        self.settings_rail.collapse_requested.connect(self.set_settings_collapsed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.splitter)
+        layout.setSpacing(0)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.settings_rail)
+        # The same switch for a menu (checked: the panel is shown).
+        self.settings_panel_action = QAction("Chat settings panel", self, checkable=True)
+        self.settings_panel_action.toggled.connect(lambda shown: self.set_settings_collapsed(not shown))
+        self.set_settings_collapsed(load_flag(SETTINGS_PANEL_COLLAPSED), remember=False)
 
         self.sidebar.new_requested.connect(self.new_chat)
         self.sidebar.conversation_selected.connect(self.open_conversation)
@@ -138,11 +153,37 @@ class ChatTab(QWidget):
         else:
             self.new_chat()
 
+    def _on_splitter_moved(self, *_args) -> None:
+        self._sized_by_user = True
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if not self._sized_by_user:
+            self._fit_columns(event.size().width())
+
+    def _fit_columns(self, width: int) -> None:
+        """Side columns for the window's width: on a wide one the settings panel shows the whole model name; on a
+        small one both side columns give the thread as much room as they can spare."""
+        sidebar = 260 if width >= 1280 else 220
+        panel = self.settings_panel.minimumWidth() + 20
+        if width >= 1400:
+            panel = min(max(panel, self.settings_panel.width_for_whole_name()), 420)
+        center = max(width - sidebar - panel - self.settings_rail.sizeHint().width(), 0)
+        self.splitter.setSizes([sidebar, center, panel])
+
+    @Slot(bool)
+    def set_settings_collapsed(self, collapsed: bool, remember: bool = True) -> None:
+        """Hide the settings panel (the thread takes its width) or show it again; remembered across restarts."""
+        self.settings_panel.setVisible(not collapsed)
+        self.settings_rail.show_state(collapsed)
+        self.settings_panel_action.setChecked(not collapsed)
+        if remember:
+            save_flag(SETTINGS_PANEL_COLLAPSED, collapsed)
+
     # --- conversations -----------------------------------------------------------------------------------------
     @Slot()
     def new_chat(self) -> None:
         """Start a fresh chat; the row is created when the first message is sent, so empty chats don't pile up."""
-        self.sidebar.dismiss_undo()  # a new chat is the next action (a delete's own new chat comes before its Undo)
         self.settings_panel.flush()
         self.conversation_id = None
         self.sidebar.select(None)
@@ -151,7 +192,7 @@ class ChatTab(QWidget):
         with self.db.session() as session:
             model = default_model(session)
         self.settings_panel.show_conversation(model.id if model else None, self._draft["system_prompt"], {})
-        self._show_adapter(None)
+        self._show_adapter()
         self.composer.edit.setFocus()
 
     @Slot(int)
@@ -164,7 +205,7 @@ class ChatTab(QWidget):
             model_id, system_prompt, params = conv.model_id, conv.system_prompt, dict(conv.params or {})
         self.conversation_id = conversation_id
         self.settings_panel.show_conversation(model_id, system_prompt, params)
-        self._show_adapter(params.get("adapter_id"))
+        self._show_adapter()
         self.sidebar.select(conversation_id)
         self.reload_thread()
         self.view.scroll_to_bottom()
@@ -212,7 +253,9 @@ class ChatTab(QWidget):
 
     def delete_current(self) -> None:
         if self.conversation_id is not None:
-            self.sidebar.delete(self.conversation_id)  # the tab then leaves it for a new chat (_delete)
+            cid = self.conversation_id
+            self.sidebar.delete(cid)
+            self.new_chat()
 
     @Slot(object, str, dict)
     def _settings_changed(self, model_id: int | None, system_prompt: str, params: dict) -> None:
@@ -226,19 +269,28 @@ class ChatTab(QWidget):
                 convs.update_conversation_settings(
                     session, self.conversation_id, system_prompt=system_prompt, model_id=model_id, params=params
                 )
+            self._show_adapter()  # another model: an adapter trained on the old one no longer applies
         if model_id is not None:
             with self.db.session() as session:
                 model = get_model(session, model_id)
             if model is not None:
                 self.engine.load(model, str(params.get("backend") or "auto"))
 
-    def _show_adapter(self, adapter_id: int | None) -> None:
-        name = None
-        if adapter_id is not None:
+    def _show_adapter(self) -> None:
+        """Show the adapter the next reply here will come through: core's rule (it exists, and was trained on the
+        conversation's model), so the panel and the status bar say what the reply header will say."""
+        name = ""
+        if self.conversation_id is not None:
             with self.db.session() as session:
-                row = session.get(Adapter, adapter_id)
-                name = row.name if row is not None else None
-        self.settings_panel.set_adapter(name)
+                conv = convs.get_conversation(session, self.conversation_id)
+                model = get_model(session, conv.model_id) if conv is not None and conv.model_id else None
+                model = model or default_model(session)
+                adapter = turns.adapter_for(session, conv, model) if conv is not None and model is not None else None
+                name = adapter.name if adapter is not None else ""
+        self.settings_panel.set_adapter(name or None)
+        if name != self.adapter_name:
+            self.adapter_name = name
+            self.adapter_shown.emit(name)
 
     @Slot(int)
     def use_adapter(self, adapter_id: int) -> None:
@@ -260,7 +312,7 @@ class ChatTab(QWidget):
             return
         with self.db.session() as session:
             use_in_conversation(session, self.conversation_id, None)
-        self._show_adapter(None)
+        self._show_adapter()
 
     @Slot(int)
     def use_model(self, model_id: int) -> None:

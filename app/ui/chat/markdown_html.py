@@ -1,8 +1,13 @@
-"""Markdown to the HTML subset Qt's rich text understands, with highlighted, monospace code blocks."""
+"""Markdown to the HTML subset Qt's rich text understands, with highlighted, monospace code blocks.
+
+Each code block gets a "Copy" link (`hearth-copy:N`); the view that shows the HTML copies `code_blocks[N]`, the
+block's code exactly as the model wrote it: no language tag, no highlighting, no line numbers.
+"""
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
@@ -11,6 +16,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+COPY_SCHEME = "hearth-copy"
 CODE_BG = "#111318"
 CODE_FG = "#e6e6e6"
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="monokai")
@@ -27,12 +33,22 @@ def _lexer(lang: str):
 def _fence(_renderer, tokens, idx, options, env) -> str:
     token = tokens[idx]
     lang = token.info.strip().split()[0] if token.info.strip() else ""
-    body = highlight(token.content.rstrip("\n"), _lexer(lang.lower()), _FORMATTER).rstrip("\n")
-    # Qt's rich text ignores most CSS on <pre>; a one-cell table gives the block its background and padding.
-    label = f'<div style="color:#8a93a6; font-size:small;">{html.escape(lang)}</div>' if lang else ""
+    code = token.content.rstrip("\n")
+    blocks = env.setdefault("code_blocks", [])
+    blocks.append(code)
+    body = highlight(code, _lexer(lang.lower()), _FORMATTER).rstrip("\n")
+    copy = (
+        f'<a href="{COPY_SCHEME}:{len(blocks) - 1}" style="color:#8a93a6; text-decoration:none;" '
+        f'title="Copy this code">Copy</a>'
+    )
+    # Qt's rich text ignores most CSS on <pre>; a table gives the block its background and padding, and a header
+    # row for the language and the Copy link.
     return (
-        f'<table width="100%" cellpadding="10" cellspacing="0" style="margin-top:4px; margin-bottom:6px;" '
-        f'bgcolor="{CODE_BG}"><tr><td>{label}'
+        f'<table width="100%" cellpadding="0" cellspacing="0" style="margin-top:4px; margin-bottom:6px;" '
+        f'bgcolor="{CODE_BG}"><tr>'
+        f'<td style="padding:6px 10px 0 10px; color:#8a93a6; font-size:small;">{html.escape(lang)}</td>'
+        f'<td align="right" style="padding:6px 10px 0 10px; font-size:small;">{copy}</td></tr>'
+        f'<tr><td colspan="2" style="padding:4px 10px 10px 10px;">'
         f'<pre style="font-family:\'DejaVu Sans Mono\',Menlo,Consolas,monospace; color:{CODE_FG}; margin:0; white-space:pre-wrap;">'
         f"{body}</pre></td></tr></table>"
     )
@@ -61,6 +77,18 @@ _md.add_render_rule("code_inline", _inline_code)
 _md.add_render_rule("image", _image)
 
 
-def to_html(markdown: str) -> str:
+@dataclass(frozen=True)
+class Rendered:
+    html: str
+    code_blocks: tuple[str, ...]  # the code of each block, in order: what its "Copy" link copies
+
+
+def render(markdown: str) -> Rendered:
     """Render a reply. Unclosed code fences (mid-stream) render as code, which is what the reader expects."""
-    return _md.render(markdown)
+    env: dict = {}
+    text = _md.render(markdown, env)
+    return Rendered(text, tuple(env.get("code_blocks", ())))
+
+
+def to_html(markdown: str) -> str:
+    return render(markdown).html

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 from app.core.storage.conversations import ThreadMessage
-from app.ui.chat.message_widget import MessageWidget
+from app.ui.chat.message_widget import MessageWidget, author
 from app.ui.plain_text import plain_label
 
 FOLLOW_SLACK_PX = 48
@@ -33,6 +33,7 @@ class MessageView(QScrollArea):
         self._empty = plain_label("Start a conversation: type below and press Enter.\nEverything stays on this computer.")
         self._empty.setObjectName("emptyHint")
         self._empty.setAlignment(Qt.AlignCenter)
+        self._empty.setWordWrap(True)
         self._layout.addWidget(self._empty)
         self._layout.addStretch(1)
         self.setWidget(self._content)
@@ -70,10 +71,10 @@ class MessageView(QScrollArea):
             else:
                 widget.set_message(message)
             if message.role == "assistant":
-                current = (message.model_name, message.backend)
+                current = (message.model_name, message.backend, message.adapter_name)
                 switched = previous is not None and current != previous and message.model_name
                 widget.set_switch_note(
-                    f"Switched to {message.model_name}" + (f" on {message.backend}" if message.backend else "")
+                    f"Switched to {author(message)}" + (f" on {message.backend}" if message.backend else "")
                     if switched else ""
                 )
                 previous = current

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QTextOption
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication, QTextOption
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
+    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QTextBrowser,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.storage.conversations import ThreadMessage
-from app.ui.chat.markdown_html import to_html
+from app.ui.chat.flow_layout import FlowLayout
+from app.ui.chat.markdown_html import COPY_SCHEME, render
 from app.ui.plain_text import plain_label
 
 STATUS_NOTES = {
@@ -29,9 +32,12 @@ STATUS_NOTES = {
 class MarkdownView(QTextBrowser):
     """A read-only rich-text view that is exactly as tall as its content (the thread scrolls, not the message)."""
 
+    code_copied = Signal(int)  # index of the code block whose code went to the clipboard
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setOpenExternalLinks(True)
+        self.setOpenLinks(False)  # a code block's "Copy" is a link too: links are handled in _on_link
+        self.anchorClicked.connect(self._on_link)
         self.setFrameShape(QFrame.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -40,10 +46,23 @@ class MarkdownView(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
         self.markdown = ""
+        self.code_blocks: tuple[str, ...] = ()
 
     def set_markdown(self, text: str) -> None:
         self.markdown = text
-        self.setHtml(to_html(text) if text else "")
+        rendered = render(text)
+        self.code_blocks = rendered.code_blocks
+        self.setHtml(rendered.html if text else "")
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == COPY_SCHEME:
+            index = int(url.path()) if url.path().isdigit() else -1
+            if 0 <= index < len(self.code_blocks):
+                QGuiApplication.clipboard().setText(self.code_blocks[index])
+                QToolTip.showText(QCursor.pos(), "Copied", self)
+                self.code_copied.emit(index)
+        elif url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
 
     def _fit_height(self, *_args) -> None:
         height = int(self.document().size().height()) + 4
@@ -57,6 +76,23 @@ class MarkdownView(QTextBrowser):
 
     def sizeHint(self) -> QSize:
         return QSize(400, int(self.document().size().height()) + 4)
+
+
+class WrappingLabel(QLabel):
+    """Plain text on one line when there is room, wrapped when there is not (it never widens the card)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setTextFormat(Qt.PlainText)
+        self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:
+        m = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self.text()) + m.left() + m.right() + 2
+        return QSize(width, self.heightForWidth(width))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(self.sizeHint().width(), 60), super().minimumSizeHint().height())
 
 
 def _tool_button(text: str, tip: str) -> QPushButton:
@@ -86,6 +122,14 @@ def stats_text(m: ThreadMessage) -> str:
     return " · ".join(parts)
 
 
+def author(m: ThreadMessage) -> str:
+    """Who wrote a message: "You", or the model, with the adapter it answered through ("Model + My persona")."""
+    if m.role == "user":
+        return "You"
+    name = m.model_name or "Assistant"
+    return f"{name} + {m.adapter_name}" if m.adapter_name else name
+
+
 class MessageWidget(QFrame):
     copy_requested = Signal(int)
     regenerate_requested = Signal(int)
@@ -102,11 +146,11 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(14, 10, 14, 8)
         layout.setSpacing(4)
 
-        self.switch_note = plain_label()  # "Switched to …": the model or backend changed since the previous reply
+        self.switch_note = WrappingLabel()  # "Switched to …": the model or backend changed since the previous reply
         self.switch_note.setObjectName("switchNote")
         self.switch_note.hide()
         layout.addWidget(self.switch_note)
-        self.header = plain_label()
+        self.header = WrappingLabel()  # a model name with an adapter can be longer than a narrow card
         self.header.setObjectName("messageHeader")
         layout.addWidget(self.header)
         self.body = MarkdownView()
@@ -117,23 +161,21 @@ class MessageWidget(QFrame):
         self.notice.setWordWrap(True)
         layout.addWidget(self.notice)
 
-        footer = QHBoxLayout()
-        footer.setSpacing(4)
+        footer = FlowLayout()  # wraps in a narrow thread instead of pushing the card under the scrollbar
         self.prev_button = _tool_button("‹", "Previous version")
         self.sibling_label = plain_label()
         self.sibling_label.setObjectName("siblingLabel")
         self.next_button = _tool_button("›", "Next version")
-        for w in (self.prev_button, self.sibling_label, self.next_button):
-            footer.addWidget(w)
-        self.stats = plain_label()
+        self.stats = WrappingLabel()
         self.stats.setObjectName("messageStats")
-        footer.addWidget(self.stats)
-        footer.addStretch(1)
+        for w in (self.prev_button, self.sibling_label, self.next_button, self.stats):
+            footer.addWidget(w)
+        footer.add_push_right()
         self.copy_button = _tool_button("Copy", "Copy this message")
-        footer.addWidget(self.copy_button)
+        self.actions = [self.copy_button]
         if message.role == "user":
             self.edit_button = _tool_button("Edit", "Edit and resend (the original stays as a version)")
-            footer.addWidget(self.edit_button)
+            self.actions.append(self.edit_button)
             self.edit_button.clicked.connect(self.begin_edit)
         else:
             self.regen_button = _tool_button("Regenerate", "Write a new reply (this one stays as a version)")
@@ -142,12 +184,13 @@ class MessageWidget(QFrame):
             self.correct_button = _tool_button("Correct…", "Write the reply it should have given (used for training)")
             for b in (self.up_button, self.down_button):
                 b.setCheckable(True)
-            for b in (self.regen_button, self.up_button, self.down_button, self.correct_button):
-                footer.addWidget(b)
+            self.actions += [self.regen_button, self.up_button, self.down_button, self.correct_button]
             self.regen_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message.id))
             self.up_button.clicked.connect(lambda: self._rate(1))
             self.down_button.clicked.connect(lambda: self._rate(-1))
             self.correct_button.clicked.connect(lambda: self.correction_requested.emit(self.message.id))
+        for b in self.actions:
+            footer.addWidget(b)
         layout.addLayout(footer)
         self.copy_button.clicked.connect(self.copy_to_clipboard)
         self.prev_button.clicked.connect(lambda: self._flip(-1))
@@ -161,10 +204,10 @@ class MessageWidget(QFrame):
 
     def set_message(self, message: ThreadMessage) -> None:
         self.message = message
-        who = "You" if message.role == "user" else (message.model_name or "Assistant")
-        self.header.setText(who)
+        self.header.setText(author(message))
         if message.role == "assistant" and message.backend:
-            self.header.setToolTip(f"{message.model_name} on {message.backend}")
+            adapter = f" through the adapter {message.adapter_name}" if message.adapter_name else ""
+            self.header.setToolTip(f"{message.model_name}{adapter}, on {message.backend}")
         if self.body.markdown != message.content:
             self.body.set_markdown(message.content)
         many = len(message.sibling_ids) > 1

@@ -1,4 +1,5 @@
-"""Per-conversation settings: model, system prompt and generation parameters (form generated from declarations)."""
+"""Per-conversation settings: model, system prompt and generation parameters (form generated from declarations),
+and the rail beside it with the button that collapses and expands it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.engine.params import GENERATION_OPTIONS, GenerationParams
+from app.ui.chat.model_picker import ModelPicker
 from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
 from app.ui.option_form import OptionForm
 from app.ui.plain_text import plain_label
@@ -39,10 +42,7 @@ class ChatSettingsPanel(QScrollArea):
         layout.setSpacing(8)
 
         layout.addWidget(self._heading("Model"))
-        self.model_combo = QComboBox()
-        self.model_combo.setModel(models)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(12)
+        self.model_combo = ModelPicker(models)
         layout.addWidget(self.model_combo)
         self.backend_combo = QComboBox()
         for label, value in (
@@ -105,7 +105,7 @@ class ChatSettingsPanel(QScrollArea):
 
     def show_conversation(self, model_id: int | None, system_prompt: str, params: dict[str, Any]) -> None:
         self._loading = True
-        row = self.model_combo.model().row_of(model_id)
+        row = self.model_combo.row_of(model_id)
         if row >= 0:
             self.model_combo.setCurrentIndex(row)
         self.system_prompt.setPlainText(system_prompt)
@@ -114,14 +114,20 @@ class ChatSettingsPanel(QScrollArea):
         self._loading = False
 
     def select_model(self, model_id: int) -> None:
-        row = self.model_combo.model().row_of(model_id)
+        row = self.model_combo.row_of(model_id)
         if row < 0:  # just added: the list has not seen it yet
-            self.model_combo.model().refresh()
-            row = self.model_combo.model().row_of(model_id)
+            self.model_combo.models.refresh()
+            row = self.model_combo.row_of(model_id)
         if row >= 0 and row != self.model_combo.currentIndex():
             self.model_combo.setCurrentIndex(row)
         elif row >= 0:
             self._edited()
+
+    def width_for_whole_name(self) -> int:
+        """The panel width at which the model picker shows the current name without eliding it."""
+        margins = self.widget().layout().contentsMargins()
+        scrollbar = self.verticalScrollBar().sizeHint().width()
+        return self.model_combo.sizeHint().width() + margins.left() + margins.right() + scrollbar + 4
 
     def set_adapter(self, name: str | None) -> None:
         """Show which trained adapter this conversation's replies come from (None: the base model)."""
@@ -149,3 +155,32 @@ class ChatSettingsPanel(QScrollArea):
 
     def _emit(self) -> None:
         self.settings_changed.emit(self.selected_model_id(), self.system_prompt.toPlainText(), self.values())
+
+
+class SettingsRail(QWidget):
+    """A narrow strip at the window's right edge with the button that hides and shows the settings panel, so the
+    thread can have the whole width on a small screen. Emits `collapse_requested(collapsed)`."""
+
+    collapse_requested = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("settingsRail")
+        self.setAttribute(Qt.WA_StyledBackground, True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 8, 2, 8)
+        self.button = QToolButton()
+        self.button.setObjectName("settingsToggle")
+        self.button.setCursor(Qt.PointingHandCursor)
+        self.button.clicked.connect(lambda: self.collapse_requested.emit(not self.collapsed))
+        layout.addWidget(self.button, 0, Qt.AlignHCenter)
+        layout.addStretch(1)
+        self.collapsed = False
+        self.show_state(False)
+
+    def show_state(self, collapsed: bool) -> None:
+        self.collapsed = collapsed
+        self.button.setText("«" if collapsed else "»")
+        tip = "Show the chat settings (model, system prompt, generation)" if collapsed else "Hide the chat settings"
+        self.button.setToolTip(tip)
+        self.button.setAccessibleName(tip)
