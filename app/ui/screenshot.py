@@ -254,6 +254,8 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _train_sample(window, home, 0 if tab == "training-new" else 14, finish=tab in ("training-ab", "training-export"))
     if tab == "chat":
         _chat_for_real(window)
+    if tab == "settings":  # the data folder as a user sees it, not this run's temporary one
+        window.settings_page.data_folder.setText("~/.local/share/Hearth")
     for _ in range(5):
         QCoreApplication.processEvents()
     window.chat.view.scroll_to_bottom()
