@@ -1,12 +1,16 @@
-"""The main window: four tabs and a status bar with the loaded model, context use and engine state."""
+"""The main window: five tabs, a menu bar with the usual shortcuts, and a status bar with the loaded model, context
+use and engine state."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl, Slot
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QTabWidget
+import platform
 
-from app import APP_NAME, paths
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QUrl, Slot, qVersion
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QTabWidget
+
+from app import APP_NAME, __version__, paths
 from app.core.engine.backend import LoadedModelInfo
 from app.core.startup import Core
 from app.ui.chat.chat_tab import ChatTab
@@ -15,7 +19,9 @@ from app.ui.library.models_tab import ModelsTab
 from app.ui.models_list import ModelListModel
 from app.ui.monitor.monitor_tab import MonitorTab
 from app.ui.monitor.sampler_thread import HardwareMonitor
-from app.ui.plain_text import plain_label
+from app.ui.plain_text import message_box, plain_label
+from app.ui.settings.settings_events import SettingsEvents
+from app.ui.settings.settings_page import SettingsPage
 from app.ui.training.training_tab import TrainingTab
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
@@ -40,7 +46,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.monitor_tab, "Monitor")
         self.training_tab = TrainingTab(core, self.models, engine)
         self.tabs.addTab(self.training_tab, "Training")
+        self.settings_events = SettingsEvents(core.settings, self)
+        self.settings_page = SettingsPage(core, engine, self.settings_events)
+        self.tabs.addTab(self.settings_page, "Settings")
         self.setCentralWidget(self.tabs)
+        self.about_box: QMessageBox | None = None
+        self._build_menus()
 
         self.memory_label = plain_label("")
         self.memory_label.setObjectName("statusAlert")
@@ -57,16 +68,6 @@ class MainWindow(QMainWindow):
         self.n_ctx = 0
         self.loaded_model: LoadedModelInfo | None = None
 
-        new_chat = QAction("New chat", self, shortcut=QKeySequence.New)
-        new_chat.triggered.connect(self.chat.new_chat)
-        self.addAction(new_chat)
-        find = QAction("Search conversations", self, shortcut=QKeySequence.Find)
-        find.triggered.connect(lambda: self.chat.sidebar.search.setFocus())
-        self.addAction(find)
-        help_menu = self.menuBar().addMenu("&Help")
-        self.open_logs_action = help_menu.addAction("Open logs folder")
-        self.open_logs_action.triggered.connect(self.open_logs_folder)
-
         w = engine.worker
         w.state_changed.connect(self._on_state)
         w.model_loaded.connect(self._on_model_loaded)
@@ -81,7 +82,60 @@ class MainWindow(QMainWindow):
         self.training_tab.job_started.connect(self._watch_job)
         self.training_tab.library_changed.connect(self.models.refresh)
         self.training_tab.library_changed.connect(self.models_tab.library.refresh)
+        self.settings_events.setting_changed.connect(self.monitor_tab.on_setting_changed)
         self.training_tab.reattach()  # jobs left running when the app last closed
+
+    # -- the menu bar ----------------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        """File, Edit, Help. On macOS Qt moves Settings, About and Quit into the app menu, by their roles; the
+        shortcuts read Cmd there (Qt maps Ctrl to Cmd)."""
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.new_chat_action = self._action(file_menu, "&New chat", "Ctrl+N", self.new_chat)
+        file_menu.addSeparator()
+        self.quit_action = self._action(file_menu, "&Quit", "Ctrl+Q", self.close, QAction.MenuRole.QuitRole)
+        edit_menu = bar.addMenu("&Edit")
+        self.find_action = self._action(edit_menu, "&Find in conversations", "Ctrl+F", self.find_conversations)
+        edit_menu.addSeparator()
+        self.settings_action = self._action(edit_menu, "&Settings…", "Ctrl+,", self.show_settings,
+                                            QAction.MenuRole.PreferencesRole)
+        help_menu = bar.addMenu("&Help")
+        self.open_logs_action = self._action(help_menu, "Open &logs folder", None, self.open_logs_folder)
+        help_menu.addSeparator()
+        self.about_action = self._action(help_menu, f"&About {APP_NAME}", None, self.show_about,
+                                         QAction.MenuRole.AboutRole)
+
+    def _action(self, menu: QMenu, text: str, shortcut: str | None, slot, role=QAction.MenuRole.NoRole) -> QAction:
+        action = menu.addAction(text)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setMenuRole(role)
+        action.triggered.connect(slot)
+        return action
+
+    @Slot()
+    def new_chat(self) -> None:
+        self.tabs.setCurrentWidget(self.chat)
+        self.chat.new_chat()
+
+    @Slot()
+    def find_conversations(self) -> None:
+        self.tabs.setCurrentWidget(self.chat)
+        search = self.chat.sidebar.search
+        search.setFocus()
+        search.selectAll()
+
+    @Slot()
+    def show_settings(self) -> None:
+        self.tabs.setCurrentWidget(self.settings_page)
+
+    @Slot()
+    def show_about(self) -> None:
+        text = (f"{APP_NAME} {__version__}\n\nYour own AI assistant, on your own computer.\n\n"
+                f"Data folder: {paths.root()}\n"
+                f"Qt {qVersion()} · PySide6 {pyside_version} · Python {platform.python_version()}")
+        self.about_box = message_box(self, f"About {APP_NAME}", text, QMessageBox.Information)
+        self.about_box.open()  # not exec(): the window stays live behind it
 
     @Slot()
     def open_logs_folder(self) -> None:
@@ -145,6 +199,7 @@ class MainWindow(QMainWindow):
             self.context_label.setText(f"context {used} / {self.n_ctx} ({100 * used / self.n_ctx:.0f}%)")
 
     def closeEvent(self, event) -> None:
+        self.settings_events.close()
         self.chat.shutdown()
         self.models_tab.shutdown()
         self.monitor.shutdown()

@@ -184,6 +184,7 @@ class ChatTab(QWidget):
     @Slot()
     def new_chat(self) -> None:
         """Start a fresh chat; the row is created when the first message is sent, so empty chats don't pile up."""
+        self.sidebar.dismiss_undo()  # a new chat is the next action (a delete's own new chat comes before its Undo)
         self.settings_panel.flush()
         self.conversation_id = None
         self.sidebar.select(None)
@@ -253,9 +254,7 @@ class ChatTab(QWidget):
 
     def delete_current(self) -> None:
         if self.conversation_id is not None:
-            cid = self.conversation_id
-            self.sidebar.delete(cid)
-            self.new_chat()
+            self.sidebar.delete(self.conversation_id)  # the tab then leaves it for a new chat (_delete)
 
     @Slot(object, str, dict)
     def _settings_changed(self, model_id: int | None, system_prompt: str, params: dict) -> None:
