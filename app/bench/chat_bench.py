@@ -127,10 +127,10 @@ def run(args) -> int:
     warm = [float(_startup("shown", home)) for _ in range(3)]
     idle_rss = int(_startup("idle-rss", home))
 
-    from llama_cpp import Llama
     from PySide6.QtWidgets import QApplication
 
     from app.core.engine.backend import ChatMessage
+    from app.core.engine.cpu_layouts import open_llama
     from app.core.startup import open_core
     from app.ui.app import apply_theme, build_window, load_default_model
 
@@ -146,7 +146,7 @@ def run(args) -> int:
         time.sleep(0.01)
     backend = engine.worker.host.backend
     settings = core.settings
-    raw = Llama(
+    raw = open_llama(  # the weight layouts the app uses, so both sides run the same kernels
         model_path=backend.info.path, n_ctx=backend.info.n_ctx, n_threads=settings["n_threads"],
         n_threads_batch=settings["n_threads"], n_gpu_layers=settings["gpu_layers"], verbose=False,
     )

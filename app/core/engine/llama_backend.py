@@ -66,11 +66,11 @@ class LlamaBackend(Backend):
             self.gguf = gguf_info or inspect_gguf(path)
         except GGUFError as exc:
             raise ModelLoadError(str(exc)) from exc
-        from llama_cpp import Llama
+        from app.core.engine.cpu_layouts import open_llama
 
         trained = self.gguf.context_length or n_ctx
         try:
-            self.llm = Llama(
+            self.llm = open_llama(
                 model_path=str(path),
                 n_ctx=min(n_ctx, trained),
                 n_threads=n_threads,
