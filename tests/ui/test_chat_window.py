@@ -208,6 +208,7 @@ def test_open_logs_folder_opens_the_folder_the_logs_are_written_to(qtbot, core, 
         assert any(win.open_logs_action in m.actions() for m in menus)
         win.open_logs_action.trigger()
     finally:
+        win.close()  # stops its threads (the hardware sampler) before the window is destroyed
         engine.shutdown()
     assert [url.toLocalFile() for url in opened] == [str(paths.logs_dir())]
     assert paths.logs_dir().parent == hearth_home
