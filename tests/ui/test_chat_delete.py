@@ -91,6 +91,7 @@ def test_recently_deleted_restores_and_deletes_for_good(qtbot, idle_window, monk
     sidebar.delete(space)
     assert sidebar.deleted_button.isEnabled() and "(2)" in sidebar.deleted_button.text()
 
+    assert sidebar.undo_bar.isVisible()  # for Space
     qtbot.mouseClick(sidebar.deleted_button, Qt.LeftButton)
     panel = sidebar.deleted_panel
     assert sidebar.pages.currentWidget() is panel and not sidebar.search.isVisible()
@@ -102,6 +103,7 @@ def test_recently_deleted_restores_and_deletes_for_good(qtbot, idle_window, monk
     qtbot.mouseClick(panel.restore_button, Qt.LeftButton)
     assert _listed(sidebar) == [bread] and "(1)" not in sidebar.deleted_button.text()
     assert sidebar.pages.currentWidget() is panel  # Space is still there to deal with
+    assert not sidebar.undo_bar.isVisible()  # restoring here was the next action
 
     asked = []
     monkeypatch.setattr(deleted_panel, "confirm", lambda _parent, _title, text: asked.append(text) or True)

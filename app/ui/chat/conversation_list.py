@@ -139,6 +139,7 @@ class ConversationSidebar(QWidget):
         self.undo_button.clicked.connect(self.undo_delete)
         self.deleted_button.toggled.connect(self.show_recently_deleted)
         self.deleted_panel.restored.connect(self._restored)
+        self.deleted_panel.deleted_for_good.connect(self.dismiss_undo)  # acting there is the next action too
         # Whenever the list changes (a delete, a reply, a rename), Recently deleted and its count follow.
         model.modelReset.connect(self.deleted_model.refresh)
         self.deleted_model.modelReset.connect(self._update_deleted_button)
@@ -223,6 +224,7 @@ class ConversationSidebar(QWidget):
         self._update_deleted_button()
 
     def _restored(self, _conversation_id: int) -> None:
+        self.dismiss_undo()
         self.model.refresh()
         if self.deleted_model.rowCount() == 0:
             self.show_recently_deleted(False)

@@ -59,9 +59,10 @@ class RecentlyDeletedModel(RowListModel):
 
 
 class RecentlyDeletedPanel(QWidget):
-    """The sidebar's second page. `restored` tells the sidebar a conversation is back in the list."""
+    """The sidebar's second page. Its signals tell the sidebar what the user did here."""
 
-    restored = Signal(int)
+    restored = Signal(int)  # back in the list
+    deleted_for_good = Signal(int)
 
     def __init__(self, model: RecentlyDeletedModel, delegate_class, parent: QWidget | None = None):
         super().__init__(parent)
@@ -146,3 +147,5 @@ class RecentlyDeletedPanel(QWidget):
             self.model.delete_now(conversation_id)
         except recently_deleted.ConversationBusyError as exc:
             warn(self, "Not deleted yet", str(exc))
+            return
+        self.deleted_for_good.emit(conversation_id)
