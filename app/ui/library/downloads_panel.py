@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRectF, Qt, Slot
+from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,6 +41,8 @@ class ProgressDelegate(QStyledItemDelegate):
 
 
 class DownloadsPanel(QWidget):
+    rows_changed = Signal(int)  # how many downloads are listed: the tab gives an empty list little room
+
     def __init__(self, manager: DownloadManager, parent: QWidget | None = None):
         super().__init__(parent)
         self.manager = manager
@@ -87,7 +89,7 @@ class DownloadsPanel(QWidget):
         manager.download_added.connect(self._changed)
         manager.download_finished.connect(self._changed)
         manager.download_progress.connect(self._progress)
-        self.title.setText("DOWNLOADS")
+        self._show_count(0)
         self._update_buttons()
         # The list is filled by the first refresh() after the window is shown (see ModelsTab.resume_downloads).
 
@@ -98,8 +100,14 @@ class DownloadsPanel(QWidget):
             for row in range(self.model.rowCount()):
                 if self.model.row_at(row).id == selected.id:
                     self.table.selectRow(row)
-        self.title.setText(f"DOWNLOADS ({self.model.rowCount()})" if self.model.rowCount() else "DOWNLOADS: none yet")
+        self._show_count(self.model.rowCount())
         self._update_buttons()
+
+    def _show_count(self, count: int) -> None:
+        self.title.setText(f"DOWNLOADS ({count})" if count else "DOWNLOADS: none yet (pick a model under Find on the Hub)")
+        for widget in (self.table, self.pause_button, self.resume_button, self.cancel_button, self.remove_button):
+            widget.setVisible(bool(count))
+        self.rows_changed.emit(count)
 
     def selected(self):
         index = self.table.currentIndex()

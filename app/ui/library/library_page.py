@@ -10,12 +10,14 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -73,7 +75,7 @@ class LibraryPage(QWidget):
         self.add_folder_button = QPushButton("Add folder…")
         self.add_folder_button.setToolTip("List every model inside a folder, in place (nothing is copied)")
         self.rescan_button = QPushButton("Rescan")
-        self.search.setMinimumWidth(200)
+        self.search.setMinimumWidth(140)
         actions = QHBoxLayout()
         for b in (self.import_file_button, self.import_folder_button, self.add_folder_button, self.rescan_button):
             actions.addWidget(b)
@@ -117,7 +119,16 @@ class LibraryPage(QWidget):
         left_layout.addWidget(self.status)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.details)
+        # The facts and buttons are taller than a 680-px screen leaves them: they scroll rather than push the
+        # window past the screen.
+        details_scroll = QScrollArea()
+        details_scroll.setObjectName("detailsScroll")
+        details_scroll.setWidget(self.details)
+        details_scroll.setWidgetResizable(True)
+        details_scroll.setFrameShape(QFrame.NoFrame)
+        details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        details_scroll.setMinimumWidth(self.details.minimumSizeHint().width())
+        splitter.addWidget(details_scroll)
         splitter.setStretchFactor(0, 1)
         splitter.setSizes([880, 360])
         layout = QVBoxLayout(self)

@@ -29,11 +29,14 @@ class ModelsTab(QWidget):
         self.pages.addTab(self.hub, "Find on the Hub")
         self.downloads = DownloadManager(core.db, self)
         self.downloads_panel = DownloadsPanel(self.downloads)
-        splitter = QSplitter(Qt.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.pages)
         splitter.addWidget(self.downloads_panel)
         splitter.setStretchFactor(0, 1)
         splitter.setSizes([500, 240])  # room for three downloads at 680 px high
+        self._downloads_listed = -1
+        self.downloads_panel.rows_changed.connect(self._downloads_listed_changed)
+        self._downloads_listed_changed(0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -68,6 +71,16 @@ class ModelsTab(QWidget):
         self.library.refresh()
         self.library.select(model_id)
         self.library_changed.emit()
+
+    @Slot(int)
+    def _downloads_listed_changed(self, count: int) -> None:
+        """An empty downloads list shrinks to its heading; the first download opens it to three rows."""
+        if (count == 0) == (self._downloads_listed == 0):
+            return
+        self._downloads_listed = count
+        total = sum(self.splitter.sizes()) or 740
+        panel = self.downloads_panel.sizeHint().height() if count == 0 else 240
+        self.splitter.setSizes([total - panel, panel])
 
     def resume_downloads(self) -> None:
         self.downloads.resume_after_restart()
