@@ -55,7 +55,7 @@ def test_undo_outlasts_the_old_toast_and_goes_at_the_next_action(qtbot, idle_win
     assert sidebar.undo_bar.isVisible()
     # Undo is offered for UNDO_VISIBLE_MS, well past the old toast, and nothing is lost when it ends
     assert UNDO_VISIBLE_MS >= 30_000 > OLD_TOAST_MS
-    assert sidebar._undo_timer.isActive() and sidebar._undo_timer.interval() == UNDO_VISIBLE_MS
+    assert sidebar.undo_timer.isActive() and sidebar.undo_timer.interval() == UNDO_VISIBLE_MS
     qtbot.mouseClick(sidebar.undo_button, Qt.LeftButton)
     assert space in _listed(sidebar) and not sidebar.undo_bar.isVisible()
     assert chat.conversation_id == space  # it was on screen, so Undo brings it back there
@@ -76,7 +76,7 @@ def test_undo_outlasts_the_old_toast_and_goes_at_the_next_action(qtbot, idle_win
     chat.conversations.refresh()
     soup = _listed(sidebar)[0]
     sidebar.delete(soup)
-    sidebar._undo_timer.timeout.emit()
+    sidebar.undo_timer.timeout.emit()
     assert not sidebar.undo_bar.isVisible() and _listed(sidebar) == []
     with idle_window.core.db.session() as s:  # all four wait in Recently deleted
         assert [r.id for r in recently_deleted.list_deleted(s)] == [soup, bread, tea, space]

@@ -126,8 +126,8 @@ class ConversationSidebar(QWidget):
         layout.addWidget(self.deleted_button)
         self._undoable: int | None = None  # the conversation Undo would restore
         self._undo_reopens = False  # it was on screen when deleted, so Undo brings it back there
-        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_VISIBLE_MS)
-        self._undo_timer.timeout.connect(self.dismiss_undo)
+        self.undo_timer = QTimer(self, singleShot=True, interval=UNDO_VISIBLE_MS)
+        self.undo_timer.timeout.connect(self.dismiss_undo)
         self._search_timer = QTimer(self, singleShot=True, interval=150)
         self._search_timer.timeout.connect(lambda: self.model.refresh(self.search.text()))
 
@@ -197,7 +197,7 @@ class ConversationSidebar(QWidget):
         self.delete_committed.emit(conversation_id)
         self._undoable, self._undo_reopens = conversation_id, on_screen
         self.undo_bar.show()
-        self._undo_timer.start()
+        self.undo_timer.start()
 
     def undo_delete(self) -> None:
         conversation_id, reopen = self._undoable, self._undo_reopens
@@ -212,7 +212,7 @@ class ConversationSidebar(QWidget):
     def dismiss_undo(self, *_args) -> None:
         """The next action: Undo is no longer offered (the conversation stays in Recently deleted)."""
         self._undoable, self._undo_reopens = None, False
-        self._undo_timer.stop()
+        self.undo_timer.stop()
         self.undo_bar.hide()
 
     def show_recently_deleted(self, shown: bool) -> None:
