@@ -6,8 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from app.core.chat import turns
 from app.core.chat.feedback import correct_reply, rate_reply
@@ -17,13 +16,13 @@ from app.core.startup import Core
 from app.core.storage import conversations as convs
 from app.core.storage.models import Message
 from app.core.training.adapters import use_in_conversation
+from app.ui.chat.chat_columns import ChatColumns
 from app.ui.chat.composer import Composer
 from app.ui.chat.conversation_list import ConversationSidebar
 from app.ui.chat.conversation_model import ConversationListModel
 from app.ui.chat.correction_dialog import CorrectionDialog
 from app.ui.chat.message_view import MessageView
-from app.ui.chat.settings_panel import ChatSettingsPanel, SettingsRail
-from app.ui.chat.ui_state import SETTINGS_PANEL_COLLAPSED, load_flag, save_flag
+from app.ui.chat.settings_panel import ChatSettingsPanel
 from app.ui.engine_thread import EngineController
 from app.ui.models_list import ModelListModel
 from app.ui.plain_text import plain_label
@@ -105,26 +104,11 @@ class ChatTab(QWidget):
         center_layout.addWidget(self.view, 1)
         center_layout.addWidget(self.composer)
 
-        self.splitter = QSplitter(Qt.Horizontal)
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(center)
-        self.splitter.addWidget(self.settings_panel)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([260, 720, 300])
-        self.splitter.setChildrenCollapsible(False)
-        self._sized_by_user = False  # once the user drags a divider, the widths are theirs
-        self.splitter.splitterMoved.connect(self._on_splitter_moved)
-        self.settings_rail = SettingsRail()
-        self.settings_rail.collapse_requested.connect(self.set_settings_collapsed)
+        self.columns = ChatColumns(self.sidebar, center, self.settings_panel)
+        self.settings_rail, self.settings_panel_action = self.columns.rail, self.columns.panel_action
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.settings_rail)
-        # The same switch for a menu (checked: the panel is shown).
-        self.settings_panel_action = QAction("Chat settings panel", self, checkable=True)
-        self.settings_panel_action.toggled.connect(lambda shown: self.set_settings_collapsed(not shown))
-        self.set_settings_collapsed(load_flag(SETTINGS_PANEL_COLLAPSED), remember=False)
+        layout.addWidget(self.columns)
 
         self.sidebar.new_requested.connect(self.new_chat)
         self.sidebar.conversation_selected.connect(self.open_conversation)
@@ -153,32 +137,8 @@ class ChatTab(QWidget):
         else:
             self.new_chat()
 
-    def _on_splitter_moved(self, *_args) -> None:
-        self._sized_by_user = True
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if not self._sized_by_user:
-            self._fit_columns(event.size().width())
-
-    def _fit_columns(self, width: int) -> None:
-        """Side columns for the window's width: on a wide one the settings panel shows the whole model name; on a
-        small one both side columns give the thread as much room as they can spare."""
-        sidebar = 260 if width >= 1280 else 220
-        panel = self.settings_panel.minimumWidth() + 20
-        if width >= 1400:
-            panel = min(max(panel, self.settings_panel.width_for_whole_name()), 420)
-        center = max(width - sidebar - panel - self.settings_rail.sizeHint().width(), 0)
-        self.splitter.setSizes([sidebar, center, panel])
-
-    @Slot(bool)
-    def set_settings_collapsed(self, collapsed: bool, remember: bool = True) -> None:
-        """Hide the settings panel (the thread takes its width) or show it again; remembered across restarts."""
-        self.settings_panel.setVisible(not collapsed)
-        self.settings_rail.show_state(collapsed)
-        self.settings_panel_action.setChecked(not collapsed)
-        if remember:
-            save_flag(SETTINGS_PANEL_COLLAPSED, collapsed)
+    def set_settings_collapsed(self, collapsed: bool) -> None:
+        self.columns.set_panel_collapsed(collapsed)
 
     # --- conversations -----------------------------------------------------------------------------------------
     @Slot()

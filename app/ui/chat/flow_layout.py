@@ -83,7 +83,8 @@ class FlowLayout(QLayout):
     def _lines(self, width: int) -> list[list[tuple[QLayoutItem, int, int, bool]]]:
         """Items grouped into lines: (item, width, height, pushed right) each. The pushed items move to a new line
         together when they do not all fit beside the others (one button alone on a line reads as a mistake)."""
-        shown = [(index, item) for index, item in enumerate(self._items) if item in self._shown()]
+        visible = self._shown()
+        shown = [(index, item) for index, item in enumerate(self._items) if item in visible]
         widths = {index: min(self._hint(item).width(), width) for index, item in shown}
         pushed_indexes = [i for i, _ in shown if self.push_right_from is not None and i >= self.push_right_from]
         group_width = sum(widths[i] for i in pushed_indexes) + self._spacing * max(0, len(pushed_indexes) - 1)

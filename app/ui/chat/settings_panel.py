@@ -1,5 +1,4 @@
-"""Per-conversation settings: model, system prompt and generation parameters (form generated from declarations),
-and the rail beside it with the button that collapses and expands it."""
+"""Per-conversation settings: model, system prompt and generation parameters (form generated from declarations)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -155,32 +153,3 @@ class ChatSettingsPanel(QScrollArea):
 
     def _emit(self) -> None:
         self.settings_changed.emit(self.selected_model_id(), self.system_prompt.toPlainText(), self.values())
-
-
-class SettingsRail(QWidget):
-    """A narrow strip at the window's right edge with the button that hides and shows the settings panel, so the
-    thread can have the whole width on a small screen. Emits `collapse_requested(collapsed)`."""
-
-    collapse_requested = Signal(bool)
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("settingsRail")
-        self.setAttribute(Qt.WA_StyledBackground, True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 8, 2, 8)
-        self.button = QToolButton()
-        self.button.setObjectName("settingsToggle")
-        self.button.setCursor(Qt.PointingHandCursor)
-        self.button.clicked.connect(lambda: self.collapse_requested.emit(not self.collapsed))
-        layout.addWidget(self.button, 0, Qt.AlignHCenter)
-        layout.addStretch(1)
-        self.collapsed = False
-        self.show_state(False)
-
-    def show_state(self, collapsed: bool) -> None:
-        self.collapsed = collapsed
-        self.button.setText("«" if collapsed else "»")
-        tip = "Show the chat settings (model, system prompt, generation)" if collapsed else "Hide the chat settings"
-        self.button.setToolTip(tip)
-        self.button.setAccessibleName(tip)
