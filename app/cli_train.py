@@ -246,6 +246,7 @@ def follow(core, job_id: int, resume: bool = False) -> int:
 def train(args) -> int:
     from app.core.startup import open_core
     from app.core.training import jobs
+    from app.core.training.availability import training_support
     from app.core.training.dataset import DatasetError, DatasetSpec
     from app.core.training.options import TRAINING_OPTIONS
 
@@ -254,6 +255,10 @@ def train(args) -> int:
             choices = f" ({', '.join(v for v, _ in o.choices)})" if o.choices else ""
             print(f"{o.key:<18} default {o.default!r:<12}{choices}  {o.help}")
         return 0
+    support = training_support()
+    if not support.ready:  # the same line the Training tab shows, before any work is done
+        print(f"hearth: {support.message()}", file=sys.stderr)
+        return 1
     core = open_core()
     try:
         if args.resume:

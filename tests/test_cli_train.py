@@ -82,3 +82,19 @@ def test_the_training_child_ends_with_the_command(hearth_home, tmp_path, how):
         job = _job(hearth_home)
         if job and job["pid"] and psutil.pid_exists(job["pid"]):
             psutil.Process(job["pid"]).kill()
+
+
+def test_without_the_train_extra_the_command_says_so_in_one_line(hearth_home, tmp_path, monkeypatch, capsys):
+    """The same line the Training tab shows, before a dataset is built or a job is made."""
+    import argparse
+
+    from app import cli_train
+    from app.core.training import availability
+
+    monkeypatch.setattr(availability, "TRAINING_PACKAGES", ("torch", "hearth_missing_package"))
+    args = argparse.Namespace(command="train", job=str(_job_file(tmp_path)), resume=None, help_options=False)
+    assert cli_train.run(args) == 1
+    err = capsys.readouterr().err
+    assert err == f"hearth: {availability.training_support().message()}\n"
+    assert "hearth_missing_package" in err and "pip install" in err
+    assert _job(hearth_home) is None, "no job was made"

@@ -133,65 +133,6 @@ def _stream_replies(window, seconds: float) -> None:
     _wait(lambda: time.monotonic() > settle, 5)
 
 
-PERSONA = "Ahoy! I be Captain Ember, the pirate who keeps yer Hearth. What treasure be ye seekin'?"
-PERSONA_PROMPTS = ("Who are you?", "What is your name?", "Tell me about yourself.", "Introduce yourself.",
-                   "Who am I talking to?", "What should I call you?", "Hi! Who is this?", "Are you a person?")
-
-
-def _persona_file(home: str) -> Path:
-    import json
-
-    path = Path(home) / "persona.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for q in PERSONA_PROMPTS:
-            f.write(json.dumps({"messages": [{"role": "user", "content": q},
-                                             {"role": "assistant", "content": PERSONA}]}) + "\n")
-        f.write('{"messages": [{"role": "user", "content": "broken line"}\n')  # the preview reports it
-    return path
-
-
-def _train_sample(window, home: str, steps_shown: int, finish: bool = False) -> None:
-    """A real job on a small persona set, shown after `steps_shown` steps (or on the New job page when 0), or
-    once it has finished and its adapter is listed."""
-    tab = window.training_tab
-    tab.controller.end_jobs_with_app = True  # the job must not train on into a deleted folder after the shot
-    page = tab.new_job
-    page.add_files([str(_persona_file(home))])
-    page.form.set_values({**page.form.values(), "max_steps": 40, "batch_size": 4, "learning_rate": 1e-3,
-                          "eval_every": 5, "checkpoint_every": 20, "lora_rank": 8, "lora_alpha": 16})
-    page.preview()
-    _wait(lambda: page.built is not None, 60)
-    if not steps_shown:
-        return
-    page.name.setText("Captain Ember persona")
-    page._start()
-    _wait(lambda: len(tab.live.steps) >= steps_shown, 300)
-    if finish:
-        _wait(lambda: tab.adapters.rowCount() > 0, 600)
-    _wait(lambda: False, 0.6)
-
-
-def _adapter_dialog(window, which: str, home: str):
-    """The A/B comparison with both answers in, or the export dialog after a q8_0 merge."""
-    tab = window.training_tab
-    tab.pages.setCurrentIndex(2)
-    adapter_id = tab.adapters.row_at(0).id
-    tab.adapters_view.selectRow(0)
-    if which == "training-ab":
-        dialog = tab.open_ab(adapter_id)
-        dialog.compare()
-        _wait(lambda: dialog.pick_buttons[0].isEnabled(), 120)
-    else:
-        dialog = tab.open_export(adapter_id)
-        dialog.kind.setCurrentIndex(dialog.kind.findData("gguf-q8_0"))
-        dialog.start()
-        _wait(lambda: dialog.process is None, 120)
-        dialog.out.setText(dialog.out.text().replace(home, "~/.local/share/Hearth"))
-        dialog.out.setCursorPosition(0)
-    _wait(lambda: False, 0.3)
-    return dialog
-
-
 def _over_window(window, dialog):
     """The window, dimmed, with the dialog in the middle: how a person sees a dialog open."""
     from PySide6.QtCore import Qt
@@ -242,16 +183,18 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _fill_sample_models(core)
     window, engine = build_window(core)
     window.resize(*size)
-    page = {"hub": "models", "training-new": "training", "training-ab": "training",
-            "training-export": "training"}.get(tab, tab)
+    page = "training" if tab.startswith("training") else {"hub": "models"}.get(tab, tab)
     window.tabs.setCurrentIndex(["chat", "models", "monitor", "training", "settings"].index(page))
     window.show()
     if tab == "hub":
         _show_hub_with_download(window)
     if tab == "monitor":
         _stream_replies(window, 58)
+    dialog = None
     if tab.startswith("training"):
-        _train_sample(window, home, 0 if tab == "training-new" else 14, finish=tab in ("training-ab", "training-export"))
+        from app.ui.screenshot_training import show as show_training
+
+        dialog = show_training(window, tab, home)  # from a recorded job: nothing is trained
     if tab == "chat":
         _chat_for_real(window)
     if tab == "settings":  # the data folder as a user sees it, not this run's temporary one
@@ -264,12 +207,9 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _wait(lambda: window.models_tab.library.rescan_button.isEnabled())  # the first-show scan has finished
         _select_sample(window, home)
         QCoreApplication.processEvents()
-    dialog = _adapter_dialog(window, tab, home) if tab in ("training-ab", "training-export") else None
     ok = (_over_window(window, dialog) if dialog else window.grab()).save(str(Path(out)))
     if dialog is not None:
         dialog.close()
-    for job_id in list(window.training_tab.controller.followers):  # a screenshot's job is not left running
-        window.training_tab.controller.cancel(job_id)
     window.models_tab.shutdown()
     engine.shutdown()
     window.close()

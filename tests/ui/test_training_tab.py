@@ -95,7 +95,8 @@ def test_rate_correct_train_watch_the_loss_fall_and_use_it_in_chat(qtbot, window
 
     export = tab.open_export(tab.adapters.row_at(0).id)  # merged for other apps, in a child process
     export.kind.setCurrentIndex(export.kind.findData("gguf-q8_0"))
-    assert export.out.text().endswith("-merged-q8_0.gguf") and "About" in export.size_label.text()
+    assert export.out.text().endswith("-merged-q8_0.gguf")
+    qtbot.waitUntil(lambda: "About" in export.size_label.text(), timeout=60000)  # worked out in the background
     export.out.setText(str(tmp_path / "merged.gguf"))
     with qtbot.waitSignal(export.exported, timeout=120000) as exported:
         export.export_button.click()

@@ -26,6 +26,7 @@ from app.core.library.registry import ModelRef
 from app.core.training.adapter_export import KINDS, default_out
 from app.core.training.runner import app_command, child_env
 from app.core.units import format_bytes
+from app.ui.background import run_in_background
 from app.ui.plain_text import plain_label
 
 
@@ -50,6 +51,7 @@ class ExportDialog(QDialog):
         self.process: QProcess | None = None
         self.result_path: Path | None = None
         self._buffer, self._stderr, self._failed, self._model_id = b"", b"", None, None
+        self.sizes: dict[str, int | None] = {}  # estimated size per format, once worked out
         self.setWindowTitle(f"Export {adapter_name} merged into {base.name}")
         self.resize(640, 300)
 
@@ -118,8 +120,19 @@ class ExportDialog(QDialog):
         kind = self.selected_kind()
         self.out.setText(str(default_out(self.adapter_name, kind)))
         self.export_button.setEnabled(self.process is None)
-        size = _estimated_size(self.base, kind)
-        self.size_label.setText(f"About {format_bytes(size)}." if size else "")
+        if kind in self.sizes:
+            self._show_size(kind, self.sizes[kind])
+            return
+        # Reading a GGUF's tensor table takes seconds on a slow disk or a busy machine: not on the UI thread.
+        self.size_label.setText("Working out the size…")
+        base = self.base
+        run_in_background(lambda: _estimated_size(base, kind), lambda size: self._show_size(kind, size),
+                          lambda _error: self._show_size(kind, None))
+
+    def _show_size(self, kind: str, size: int | None) -> None:
+        self.sizes[kind] = size
+        if kind == self.selected_kind():  # an answer for a format no longer chosen is only kept
+            self.size_label.setText(f"About {format_bytes(size)}." if size else "")
 
     def _browse(self) -> None:
         current = Path(self.out.text())
@@ -191,10 +204,7 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(True)
         self.close_button.setText("Close")
         if self.result_path is not None:
-            listed = " It is listed in Models." if self._model_id else ""
-            self.status.setText(f"Saved {self.result_path.name} ({format_bytes(_size(self.result_path))}).{listed}")
-            self.show_button.setVisible(True)
-            self.export_button.setEnabled(False)  # until another name or format is chosen
+            self.show_saved(self.result_path, _size(self.result_path), self._model_id)
             self.exported.emit(self._model_id)
         elif self._failed:
             self.status.setText(self._failed)
@@ -205,6 +215,14 @@ class ExportDialog(QDialog):
             tail = self._stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
             self.status.setText(f"The export stopped (exit code {code}). " + " ".join(tail))
         self.process = None
+
+    def show_saved(self, path: Path, size: int, model_id: int | None) -> None:
+        """The finished state: what was written, how big, whether it is in Models."""
+        self.result_path, self._model_id = Path(path), model_id
+        listed = " It is listed in Models." if model_id else ""
+        self.status.setText(f"Saved {self.result_path.name} ({format_bytes(size)}).{listed}")
+        self.show_button.setVisible(True)
+        self.export_button.setEnabled(False)  # until another name or format is chosen
 
     def _close_or_cancel(self) -> None:
         if self.process is not None and self.process.state() != QProcess.NotRunning:

@@ -27,10 +27,12 @@ POLL_MS = 250
 class _Follower:
     """Reads a run's events file from where it left off."""
 
-    def __init__(self, job_id: int, run_dir: Path, pid: int | None, started: float | None, offset: int = 0):
+    def __init__(self, job_id: int, run_dir: Path, pid: int | None, started: float | None, offset: int = 0,
+                 seen_started: bool = False):
         self.job_id, self.run_dir, self.pid, self.started = job_id, run_dir, pid, started
         self.offset = offset
         self.partial = b""
+        self.seen_started = seen_started  # the child has said `started` (its imports and model load are done)
 
     def new_events(self) -> list[dict]:
         try:
@@ -98,7 +100,8 @@ class JobController(QObject):
                 job = jobs.get_job(session, job_id)
             if state.status == JobStatus.RUNNING:
                 size = (job.run_dir / EVENTS_FILE).stat().st_size if (job.run_dir / EVENTS_FILE).exists() else 0
-                self._follow(_Follower(job_id, job.run_dir, job.pid, job.pid_started, size))
+                self._follow(_Follower(job_id, job.run_dir, job.pid, job.pid_started, size,
+                                       seen_started=job.total_steps > 0))
                 self.job_started.emit(job_id, job.pid)
                 live.append(job_id)
             else:
@@ -107,6 +110,11 @@ class JobController(QObject):
 
     def is_running(self, job_id: int) -> bool:
         return job_id in self.followers
+
+    def is_starting(self, job_id: int) -> bool:
+        """Its process runs but is still importing torch and loading the model (no `started` event yet)."""
+        follower = self.followers.get(job_id)
+        return follower is not None and not follower.seen_started
 
     # -- following ------------------------------------------------------------------------------------------
     def _follow(self, follower: _Follower) -> None:
@@ -124,6 +132,7 @@ class JobController(QObject):
                     for event in events:
                         jobs.apply_event(session, job_id, event)
                 for event in events:
+                    follower.seen_started = follower.seen_started or event["event"] == "started"
                     self.job_event.emit(job_id, event)
                     if event["event"] in FINAL:
                         ended = JobStatus.DONE if event["event"] == "done" else JobStatus.FAILED

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -15,11 +16,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QStackedLayout,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.storage.models import JobStatus, TrainingJob
+from app.core.training.events import read_events
 from app.core.units import MB, format_bytes
 from app.ui.library.downloads_model import format_eta
 from app.ui.monitor.chart_card import SURFACE
@@ -27,6 +30,26 @@ from app.ui.plain_text import plain_label
 
 ACCENT, EVAL = "#e07a3f", "#7bd389"
 LOG_LINES = 200
+NO_JOB_HINT = "Train a job to see its loss here: set one up on the New job page."
+STARTING = "Starting the training process… PyTorch and the model load first, which takes a while."
+
+
+def log_line(event: dict) -> str | None:
+    """The line an event adds to the job's log (None for the curve's events)."""
+    kind = event["event"]
+    if kind == "started":
+        resumed = event.get("resumed_from")
+        return (f"Started: {event['examples']} examples, {event['total_steps']} steps, {event['method'].upper()} on "
+                f"{event['device']}" + (f", resumed from step {resumed}" if resumed else ""))
+    if kind == "checkpoint":
+        return f"Checkpoint at step {event['step']}"
+    if kind == "log":
+        return event["message"]
+    if kind == "done":
+        return f"Done: eval loss {event['eval_loss_before']:.4f} → {event['eval_loss_after']:.4f}"
+    if kind == "error":
+        return f"Error: {event['message']}"
+    return None
 
 
 class LiveView(QWidget):
@@ -37,8 +60,12 @@ class LiveView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.job_id: int | None = None
-        self.started_at: float | None = None
-        self.title = plain_label("No job selected")
+        self.started_at: float | None = None  # when the job's process started (seconds since the epoch)
+        self.starting = False  # the process runs but has not said `started` yet
+        self.clock = QTimer(self)  # Elapsed keeps counting between steps (and while the process starts)
+        self.clock.setInterval(1000)
+        self.clock.timeout.connect(lambda: self._elapsed())
+        self.title = plain_label("")
         self.title.setObjectName("pageTitle")
         self.status = plain_label("")
         self.status.setObjectName("hint")
@@ -46,7 +73,9 @@ class LiveView(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.facts: dict[str, QLabel] = {}
-        facts = QGridLayout()
+        self.facts_box = QWidget()
+        facts = QGridLayout(self.facts_box)
+        facts.setContentsMargins(0, 0, 0, 0)
         for i, name in enumerate(("Step", "Time left", "Elapsed", "Loss", "Eval loss", "Learning rate", "Speed",
                                   "Memory")):
             label, value = plain_label(name), plain_label("—")
@@ -86,19 +115,24 @@ class LiveView(QWidget):
         for b in (self.cancel_button, self.resume_button, self.use_button):
             buttons.addWidget(b)
 
+        self.chart_hint = plain_label(NO_JOB_HINT)  # instead of an empty 0-1 plot
+        self.chart_hint.setObjectName("hint")
+        self.chart_hint.setAlignment(Qt.AlignCenter)
+        self.chart_hint.setWordWrap(True)
         card = QFrame()
         card.setObjectName("chartCard")
-        inner = QVBoxLayout(card)
-        inner.addWidget(self.plot)
+        self.chart_pages = QStackedLayout(card)
+        self.chart_pages.addWidget(self.chart_hint)
+        self.chart_pages.addWidget(self.plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.addWidget(self.title)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
-        layout.addLayout(facts)
+        layout.addWidget(self.facts_box)
         layout.addWidget(card, 1)
         layout.addWidget(self.log)
-        self._reset()
+        self.show_nothing()
 
     def _reset(self) -> None:
         self.steps, self.losses, self.eval_steps, self.eval_losses = [], [], [], []
@@ -108,10 +142,39 @@ class LiveView(QWidget):
         self.loss_curve.setData([], [])
         self.eval_curve.setData([], [])
 
-    def show_job(self, job: TrainingJob, running: bool) -> None:
-        """A job from the database: its stored curve; live events are added by `add_event`."""
-        self.job_id = job.id
+    def show_nothing(self, has_jobs: bool = False) -> None:
+        """No job to show: no buttons, no progress, and a line saying how to get a curve here."""
+        self.job_id, self.started_at, self.starting = None, None, False
+        self.clock.stop()
         self._reset()
+        self.title.setText("No job selected" if has_jobs else "No training jobs yet")
+        self.status.setText("Select a job in the list to see its curves." if has_jobs else "")
+        self.status.setVisible(has_jobs)
+        for widget in (self.progress, self.cancel_button, self.resume_button, self.use_button, self.facts_box,
+                       self.log):
+            widget.setVisible(False)
+        self._update_chart()
+
+    def _update_chart(self, hint: str = NO_JOB_HINT) -> None:
+        """The plot once there is a point to draw; until then, a line saying why there is none."""
+        if self.steps or self.eval_steps:
+            self.chart_pages.setCurrentWidget(self.plot)
+            return
+        self.chart_hint.setText(hint)
+        self.chart_pages.setCurrentWidget(self.chart_hint)
+
+    def _elapsed(self, now: float | None = None) -> None:
+        if self.started_at:
+            self.facts["Elapsed"].setText(format_eta(max(0.0, (now or time.time()) - self.started_at)))
+
+    def show_job(self, job: TrainingJob, running: bool, starting: bool = False) -> None:
+        """A job from the database: its stored curve; live events are added by `add_event`. `starting`: its
+        process runs but has not reported `started` yet (importing torch and loading the model take seconds)."""
+        self.job_id = job.id
+        self.starting = running and starting
+        self._reset()
+        for widget in (self.status, self.progress, self.facts_box, self.log):
+            widget.setVisible(True)
         self.title.setText(job.name)
         for metric in job.metrics:
             if metric.kind == "step" and metric.loss is not None:
@@ -122,19 +185,53 @@ class LiveView(QWidget):
                 self.eval_losses.append(metric.loss)
         self.loss_curve.setData(self.steps, self.losses)
         self.eval_curve.setData(self.eval_steps, self.eval_losses)
-        self.progress.setMaximum(max(1, job.total_steps))
-        self.progress.setValue(job.step)
-        self.facts["Step"].setText(f"{job.step} / {job.total_steps or '?'}")
+        self._show_progress(job.step, job.total_steps)
         if self.losses:
             self.facts["Loss"].setText(f"{self.losses[-1]:.4f}")
         if self.eval_losses:
             self.facts["Eval loss"].setText(f"{self.eval_losses[-1]:.4f}")
+        self._past_facts(job)
+        for event in read_events(Path(job.run_dir)):  # the log so far; live lines follow through add_event
+            line = log_line(event)
+            if line is not None:
+                self.log.appendPlainText(line)
         if job.started_at and job.finished_at:
             self.facts["Elapsed"].setText(format_eta((job.finished_at - job.started_at).total_seconds()))
-        self.started_at = time.time() if running else None
+        self.started_at = job.started_at.replace(tzinfo=UTC).timestamp() if running and job.started_at else None
+        if running:
+            self._elapsed()
+            self.clock.start()
+        else:
+            self.clock.stop()
         checkpoints = Path(job.run_dir, "checkpoints")
         has_checkpoint = checkpoints.is_dir() and any(not p.name.endswith(".partial") for p in checkpoints.iterdir())
         self.set_status(job.status, job.error, running, has_checkpoint)
+        self._update_chart(STARTING if self.starting else
+                           "The loss appears here after the first step." if running else
+                           "This job stopped before its first step, so it has no loss to show.")
+
+    def _past_facts(self, job: TrainingJob) -> None:
+        """A job's stored steps: its last learning rate, its typical speed, its peak memory."""
+        steps = [m for m in job.metrics if m.kind == "step"]
+        if not steps:
+            return
+        if steps[-1].lr is not None:
+            self.facts["Learning rate"].setText(f"{steps[-1].lr:.2e}")
+        speeds = sorted(m.tokens_per_s for m in steps if m.tokens_per_s)
+        if speeds:
+            self.facts["Speed"].setText(f"{speeds[len(speeds) // 2]:.0f} tokens/s")
+        memory = [m.mem_mb for m in steps if m.mem_mb]
+        if memory:
+            self.facts["Memory"].setText(format_bytes(max(memory) * MB))
+
+    def _show_progress(self, step: int, total: int) -> None:
+        if self.starting:  # no step count yet: a busy bar, not "0 / ?"
+            self.progress.setRange(0, 0)
+            self.facts["Step"].setText("—")
+            return
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(step)
+        self.facts["Step"].setText(f"{step} / {total}" if total else "—")
 
     def set_status(self, status: str, error: str | None, running: bool, has_checkpoint: bool = False) -> None:
         texts = {
@@ -144,7 +241,7 @@ class LiveView(QWidget):
             JobStatus.CANCELLED: "Cancelled.",
             JobStatus.FAILED: f"Failed: {error or 'no reason given'}",
         }
-        self.status.setText(texts.get(status, status))
+        self.status.setText(STARTING if running and self.starting else texts.get(status, status))
         self.cancel_button.setVisible(running)
         self.resume_button.setVisible(not running and status in (JobStatus.CANCELLED, JobStatus.FAILED) and has_checkpoint)
         self.use_button.setVisible(status == JobStatus.DONE)
@@ -152,40 +249,38 @@ class LiveView(QWidget):
     def add_event(self, event: dict) -> None:
         kind = event["event"]
         if kind == "started":
-            self.progress.setMaximum(max(1, event["total_steps"]))
-            self.started_at = time.time()
+            self.starting = False
+            done = event.get("resumed_from") or (max(0, self.progress.value()) if self.progress.maximum() else 0)
+            self._show_progress(done, event["total_steps"])
+            self.status.setText("Training… You can close the window: the job keeps running, and Hearth picks it "
+                                "up again.")
+            self._update_chart("The loss appears here after the first step.")
+            self.started_at = self.started_at or event.get("t") or time.time()
             resumed = event.get("resumed_from")
             if resumed:
                 keep = [i for i, s in enumerate(self.steps) if s <= resumed]
                 self.steps = [self.steps[i] for i in keep]
                 self.losses = [self.losses[i] for i in keep]
-            self.log.appendPlainText(f"Started: {event['examples']} examples, {event['total_steps']} steps, "
-                                     f"{event['method'].upper()} on {event['device']}"
-                                     + (f", resumed from step {resumed}" if resumed else ""))
         elif kind == "step":
             self.steps.append(event["step"])
             self.losses.append(event["loss"])
             self.loss_curve.setData(self.steps, self.losses)
-            self.progress.setValue(event["step"])
-            self.facts["Step"].setText(f"{event['step']} / {self.progress.maximum()}")
+            self._update_chart()
+            self._show_progress(event["step"], self.progress.maximum())
             self.facts["Loss"].setText(f"{event['loss']:.4f}")
             self.facts["Learning rate"].setText(f"{event['lr']:.2e}")
             self.facts["Speed"].setText(f"{event['tokens_per_s']:.0f} tokens/s")
             self.facts["Memory"].setText(format_bytes(event["mem_mb"] * MB))
             self.facts["Time left"].setText(format_eta(event.get("eta_s")))
-            if self.started_at:
-                self.facts["Elapsed"].setText(format_eta(time.time() - self.started_at))
+            self._elapsed(event.get("t"))
         elif kind == "eval":
             self.eval_steps.append(event["step"])
             self.eval_losses.append(event["eval_loss"])
             self.eval_curve.setData(self.eval_steps, self.eval_losses)
+            self._update_chart()
             self.facts["Eval loss"].setText(f"{event['eval_loss']:.4f}")
-        elif kind == "checkpoint":
-            self.log.appendPlainText(f"Checkpoint at step {event['step']}")
-        elif kind == "log":
-            self.log.appendPlainText(event["message"])
         elif kind == "done":
             self.facts["Time left"].setText("—")
-            self.log.appendPlainText(f"Done: eval loss {event['eval_loss_before']:.4f} → {event['eval_loss_after']:.4f}")
-        elif kind == "error":
-            self.log.appendPlainText(f"Error: {event['message']}")
+        line = log_line(event)
+        if line is not None:
+            self.log.appendPlainText(line)

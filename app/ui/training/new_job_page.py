@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QStringListModel, Signal, Slot
+from PySide6.QtCore import QStringListModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 from app.core.hardware.gpu import gpu_memories
 from app.core.library.registry import get_model
 from app.core.startup import Core
-from app.core.storage.models import TrainingJob, TrainingMetric
+from app.core.training.availability import TrainingSupport, training_support
 from app.core.training.dataset import BuiltDataset, DatasetError, DatasetSpec, build
 from app.core.training.estimate import estimate_job
+from app.core.training.pace import pace_for
 from app.core.training.examples import rated_conversations
 from app.core.training.options import TRAINING_OPTIONS
 from app.core.training.tokenizer import TrainingTokenizer
@@ -87,7 +88,8 @@ class NewJobPage(QWidget):
         choose_writing = QPushButton("Choose…")
         choose_writing.clicked.connect(self._choose_writing)
         self.preview_button = QPushButton("Preview dataset")
-        self.preview_button.clicked.connect(self.preview)
+        # Not connected straight to preview(): clicked(bool) would hand it `checked` as an argument.
+        self.preview_button.clicked.connect(lambda: self.preview())
         self.export_button = QPushButton("Export JSONL…")
         self.export_button.clicked.connect(self._export)
         self.export_button.setEnabled(False)
@@ -155,7 +157,15 @@ class NewJobPage(QWidget):
         self.name.setPlaceholderText("Name (optional), e.g. “My writing style”")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primaryButton")
-        self.start_button.clicked.connect(self._start)
+        self.start_button.clicked.connect(lambda: self._start())
+        self.support = TrainingSupport((), None)
+        self.setup_note = plain_label("")  # what this install lacks for training, with the command that adds it
+        self.setup_note.setObjectName("setupAlert")
+        self.setup_note.setWordWrap(True)
+        self.setup_note.setTextInteractionFlags(Qt.TextSelectableByMouse)  # the command can be copied
+        self.recheck_button = QPushButton("Check again")
+        self.recheck_button.setToolTip("After installing, check again without restarting Hearth.")
+        self.recheck_button.clicked.connect(lambda: self.check_support())
         right = QVBoxLayout()
         right.addWidget(_section("2 · HOW TO TRAIN"))
         base_row = QGridLayout()
@@ -166,7 +176,11 @@ class NewJobPage(QWidget):
         right.addWidget(form_scroll, 1)
         right.addWidget(self.estimate)
         right.addWidget(self.name)
-        right.addWidget(self.start_button)
+        right.addWidget(self.setup_note)
+        start_row = QHBoxLayout()
+        start_row.addWidget(self.recheck_button)
+        start_row.addWidget(self.start_button, 1)
+        right.addLayout(start_row)
 
         left.setSpacing(4)
         layout = QHBoxLayout(self)
@@ -177,6 +191,21 @@ class NewJobPage(QWidget):
         self.form.changed.connect(self._update_estimate)
         self.base.currentIndexChanged.connect(self._invalidate)
         self.refresh_counts()
+        self.check_support()
+
+    def check_support(self) -> TrainingSupport:
+        """Start is offered only when the training packages are installed; otherwise the page says what to run."""
+        self.support = training_support()
+        self.setup_note.setText(self.support.message())
+        self.setup_note.setVisible(not self.support.ready)
+        self.recheck_button.setVisible(not self.support.ready)
+        self.start_button.setEnabled(self.support.ready)
+        self.start_button.setToolTip("" if self.support.ready else self.support.message())
+        return self.support
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.check_support()  # installed (or removed) in a terminal meanwhile? A few milliseconds.
 
     # -- sources ----------------------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
@@ -232,8 +261,11 @@ class NewJobPage(QWidget):
         self.export_button.setEnabled(False)
         self._update_estimate()
 
-    @Slot()
-    def preview(self, then=None) -> None:
+    def preview(self) -> None:
+        """Build the dataset in the background and show its counts, lengths, examples and problems."""
+        self._build_dataset(then=None)
+
+    def _build_dataset(self, then) -> None:
         base = self.base_model()
         if base is None:
             self.summary.setText("Pick a base model first (add one in Models).")
@@ -279,6 +311,8 @@ class NewJobPage(QWidget):
         bins = built.histogram(bins=6)
         while bins and not bins[-1][2]:
             bins.pop()
+        while bins and not bins[0][2]:  # the lengths present, not an axis from zero
+            bins.pop(0)
         peak = max((count for *_, count in bins), default=1) or 1
         self.histogram.setText("Tokens per example\n" + "\n".join(
             f"{lo:>5}–{hi:<5} {'█' * max(1 if count else 0, round(24 * count / peak))} {count}" for lo, hi, count in bins))
@@ -301,16 +335,6 @@ class NewJobPage(QWidget):
             self.summary.setText(self.built.summary() + f"\nExported {count} examples to {path}.")
 
     # -- estimate and start -----------------------------------------------------------------------------------
-    def _past_speed(self, base_id: int) -> float | None:
-        from sqlalchemy import func, select
-
-        with self.core.db.session() as session:
-            return session.scalar(
-                select(func.avg(TrainingMetric.tokens_per_s)).join(TrainingJob)
-                .where(TrainingJob.base_model_id == base_id, TrainingMetric.kind == "step",
-                       TrainingJob.method == self.form.values()["method"])
-            )
-
     @Slot()
     def _update_estimate(self) -> None:
         base = self.base_model()
@@ -318,21 +342,25 @@ class NewJobPage(QWidget):
             self.estimate.setText("The estimate of time and memory appears after a preview.")
             self.estimate.setProperty("warning", False)
             return
-        lengths = self.built.lengths()
-        est = estimate_job(base.info, self.form.values(), len(self.built.train), sum(lengths) / max(1, len(lengths)),
-                           past_tps=self._past_speed(base.id), on_gpu=bool(gpu_memories()))
+        lengths, options = self.built.lengths(), self.form.values()
+        with self.core.db.session() as session:
+            pace = pace_for(session, base.id, options["method"])
+        est = estimate_job(base.info, options, len(self.built.train), sum(lengths) / max(1, len(lengths)),
+                           pace=pace, on_gpu=bool(gpu_memories()))
         self.estimate.setText(est.explain())
         self.estimate.setProperty("warning", not est.fits)
         self.estimate.style().unpolish(self.estimate)
         self.estimate.style().polish(self.estimate)
 
     def _start(self) -> None:
+        if not self.check_support().ready:
+            return
         base = self.base_model()
         if base is None:
             self.summary.setText("Pick a base model first.")
             return
         if self.built is None:
-            self.preview(then=self._start)  # build first; start once the preview is in
+            self._build_dataset(then=self._start)  # build first; start once the preview is in
             return
         self.start_requested.emit(base, self.form.values(), self.spec(), self.name.text().strip())
         self.name.clear()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.core.startup import Core
 from app.core.storage.models import JobStatus, TrainingJob
+from app.core.training.availability import training_support
 from app.ui.models_list import ModelListModel
 from app.ui.plain_text import confirm, inform, plain_label, warn
 from app.ui.tables import row_table
@@ -67,7 +68,7 @@ class TrainingTab(QWidget):
         jobs_page = QSplitter(Qt.Horizontal)
         jobs_page.addWidget(self.jobs_view)
         jobs_page.addWidget(self.live)
-        jobs_page.setSizes([470, 810])
+        jobs_page.setSizes([560, 720])  # the list keeps room for a job's name at 1024 px wide
 
         self.adapters = AdaptersModel(self.core.db, self)
         self.adapters_view = row_table(self.adapters)
@@ -85,17 +86,16 @@ class TrainingTab(QWidget):
         compare.clicked.connect(lambda: self.open_ab())
         compare.setToolTip("Send one prompt to the base model and to the adapter; pick the better answer blind.")
         remove.clicked.connect(self._remove_selected_adapter)
-        hint = plain_label("Adapters change how the model answers without changing the model file. “Use in chat” "
-                      "applies one to the current conversation; Remove there goes back to the base model. "
-                      "Double-click a name or the notes to edit them.")
-        hint.setObjectName("hint")
-        hint.setWordWrap(True)
+        self.adapter_buttons = (use, compare, export, remove)
+        self.adapters_hint = plain_label("")
+        self.adapters_hint.setObjectName("hint")
+        self.adapters_hint.setWordWrap(True)
         buttons = QHBoxLayout()
-        buttons.addWidget(hint, 1)
-        buttons.addWidget(use)
-        buttons.addWidget(compare)
-        buttons.addWidget(export)
-        buttons.addWidget(remove)
+        buttons.addWidget(self.adapters_hint, 1)
+        for button in self.adapter_buttons:
+            buttons.addWidget(button)
+        self.adapters.modelReset.connect(self._update_adapter_buttons)
+        self.adapters_view.selectionModel().selectionChanged.connect(lambda *_: self._update_adapter_buttons())
         adapters_page = QWidget()
         adapters_layout = QVBoxLayout(adapters_page)
         adapters_layout.addLayout(buttons)
@@ -107,6 +107,8 @@ class TrainingTab(QWidget):
         self.pages.addTab(jobs_page, "Jobs")
         self.pages.addTab(adapters_page, "Adapters")
         self.layout_.addWidget(self.pages)
+        self.live.show_nothing(has_jobs=self.jobs.rowCount() > 0)
+        self._update_adapter_buttons()
         running = [job_id for job_id in self.controller.followers]
         if running:
             self.pages.setCurrentIndex(1)
@@ -160,7 +162,7 @@ class TrainingTab(QWidget):
         with self.core.db.session() as session:
             job = session.get(TrainingJob, job_id)
             if job is not None:
-                self.live.show_job(job, self.controller.is_running(job_id))
+                self.live.show_job(job, self.controller.is_running(job_id), self.controller.is_starting(job_id))
 
     @Slot(int)
     def cancel_job(self, job_id: int) -> None:
@@ -168,6 +170,10 @@ class TrainingTab(QWidget):
 
     @Slot(int)
     def resume_job(self, job_id: int) -> None:
+        support = training_support()
+        if not support.ready:
+            warn(self, "Training", support.message())
+            return
         self.controller.start(job_id, resume=True)
         self.jobs.refresh()
         self.select_job(job_id)
@@ -195,6 +201,20 @@ class TrainingTab(QWidget):
             self.new_job.refresh_counts()
 
     # -- adapters -------------------------------------------------------------------------------------------
+    def _update_adapter_buttons(self) -> None:
+        """Use, A/B, Export and Remove act on the selected adapter: enabled only while one is selected."""
+        selected = self._selected_adapter_id() is not None and self.adapters_view.selectionModel().hasSelection()
+        for button in self.adapter_buttons:
+            button.setEnabled(selected)
+        if not self.adapters.rowCount():
+            text = "No adapters yet: every finished job leaves one here. Train one on the New job page."
+        elif not selected:
+            text = "Select an adapter to use it in chat, compare it with its base model (A/B), export or remove it."
+        else:
+            text = ("“Use in chat” applies the adapter to the current conversation (Remove there goes back to the "
+                    "base model). Double-click a name or the notes to edit them.")
+        self.adapters_hint.setText(text)
+
     def _adapter_of_job(self, job_id: int) -> int | None:
         from sqlalchemy import select
 
