@@ -31,8 +31,9 @@ class ModelPicker(QComboBox):
     def __init__(self, models: ModelListModel, parent: QWidget | None = None):
         super().__init__(parent)
         self.models = models
-        self.setModel(FullNameTips(self))
-        self.model().setSourceModel(models)
+        tips = FullNameTips(self)
+        tips.setSourceModel(models)
+        self.setModel(tips)
         self.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.view().setTextElideMode(Qt.ElideMiddle)
         self.currentIndexChanged.connect(self._update_tooltip)
