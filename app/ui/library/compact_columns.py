@@ -32,7 +32,7 @@ class CompactColumns(QObject):
     def schedule(self, *_args) -> None:
         if not self._pending:  # one pass after a burst of changes
             self._pending = True
-            QTimer.singleShot(0, self.apply)
+            QTimer.singleShot(0, self, self.apply)  # with self as context: dropped if the table is gone
 
     def _content_width(self, column: int) -> int:
         """What the column would take if shown (Qt reports -1 for a hidden one, so the last width seen is kept)."""
