@@ -83,11 +83,12 @@ class MainWindow(QMainWindow):
         self.training_tab.library_changed.connect(self.models.refresh)
         self.training_tab.library_changed.connect(self.models_tab.library.refresh)
         self.settings_events.setting_changed.connect(self.monitor_tab.on_setting_changed)
+        self.settings_events.setting_changed.connect(self.chat.on_setting_changed)
         self.training_tab.reattach()  # jobs left running when the app last closed
 
     # -- the menu bar ----------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
-        """File, Edit, Help. On macOS Qt moves Settings, About and Quit into the app menu, by their roles; the
+        """File, Edit, View, Help. On macOS Qt moves Settings, About and Quit into the app menu, by their roles; the
         shortcuts read Cmd there (Qt maps Ctrl to Cmd)."""
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -99,6 +100,11 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         self.settings_action = self._action(edit_menu, "&Settings…", "Ctrl+,", self.show_settings,
                                             QAction.MenuRole.PreferencesRole)
+        view_menu = bar.addMenu("&View")
+        self.chat_panel_action = self.chat.settings_panel_action  # checkable; remembered across restarts
+        self.chat_panel_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.chat_panel_action.setMenuRole(QAction.MenuRole.NoRole)  # "settings" in its name must not send it to the macOS app menu
+        view_menu.addAction(self.chat_panel_action)
         help_menu = bar.addMenu("&Help")
         self.open_logs_action = self._action(help_menu, "Open &logs folder", None, self.open_logs_folder)
         help_menu.addSeparator()

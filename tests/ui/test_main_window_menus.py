@@ -26,13 +26,14 @@ def _press(qtbot, win, key, modifier=Qt.ControlModifier) -> None:
 
 
 def test_menus_follow_the_platform_conventions(window):
-    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Edit", "&Help"]
+    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Edit", "&View", "&Help"]
     expected = {
         window.new_chat_action: ("Ctrl+N", QAction.MenuRole.NoRole),
         window.quit_action: ("Ctrl+Q", QAction.MenuRole.QuitRole),
         window.find_action: ("Ctrl+F", QAction.MenuRole.NoRole),
         window.settings_action: ("Ctrl+,", QAction.MenuRole.PreferencesRole),  # the app menu, on macOS
         window.about_action: ("", QAction.MenuRole.AboutRole),
+        window.chat_panel_action: ("Ctrl+Shift+S", QAction.MenuRole.NoRole),
     }
     for action, (keys, role) in expected.items():
         assert action.shortcut() == QKeySequence(keys), action.text()
@@ -50,6 +51,15 @@ def test_ctrl_n_starts_a_new_chat_from_any_tab(qtbot, window):
     _press(qtbot, window, Qt.Key_N)
     assert window.tabs.currentWidget() is window.chat
     assert window.chat.conversation_id is None
+
+
+def test_view_menu_hides_and_shows_the_chat_settings_panel(qtbot, window):
+    panel = window.chat.settings_panel
+    assert window.chat_panel_action.isChecked() and panel.isVisible()
+    _press(qtbot, window, Qt.Key_S, Qt.ControlModifier | Qt.ShiftModifier)
+    assert not window.chat_panel_action.isChecked() and not panel.isVisible()
+    window.chat_panel_action.trigger()
+    assert panel.isVisible()
 
 
 def test_ctrl_f_goes_to_the_conversation_search(qtbot, window):

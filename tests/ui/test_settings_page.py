@@ -135,3 +135,13 @@ def test_reload_model_now_applies_a_load_setting(qtbot, window):
     assert loaded.args[0].n_ctx == 1024
     qtbot.waitUntil(lambda: page.loaded_info is loaded.args[0])
     assert page.load_note.text() == ON_NEXT_LOAD and page.reload_button.isVisible()
+
+
+def test_a_new_default_system_prompt_reaches_the_new_chat_on_screen(qtbot, window):
+    window.chat.new_chat()
+    window.core.settings.set("default_system_prompt", "You answer like a ship's captain.")
+    assert window.chat.settings_panel.system_prompt.toPlainText() == "You answer like a ship's captain."
+    window.chat.settings_panel.system_prompt.setPlainText("My own prompt for this chat.")
+    window.chat.settings_panel.flush()
+    window.core.settings.set("default_system_prompt", "Something else.")
+    assert window.chat.settings_panel.system_prompt.toPlainText() == "My own prompt for this chat.", "the user's own wins"

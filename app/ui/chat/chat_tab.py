@@ -84,7 +84,8 @@ class ChatTab(QWidget):
         # Generation settings the panel does not show (ignore_eos, logit_bias), applied to every reply this tab
         # starts: for benchmarks, screenshots and tests that must force a reply's length instead of hoping for it.
         self.forced_params: dict = {}
-        self._draft: dict[str, Any] = {"system_prompt": core.settings["default_system_prompt"], "params": {}}
+        self._default_system_prompt = core.settings["default_system_prompt"]
+        self._draft: dict[str, Any] = {"system_prompt": self._default_system_prompt, "params": {}}
         self.adapter_name = ""  # see adapter_shown
 
         self.conversations = ConversationListModel(self.db, self)
@@ -139,6 +140,17 @@ class ChatTab(QWidget):
 
     def set_settings_collapsed(self, collapsed: bool) -> None:
         self.columns.set_panel_collapsed(collapsed)
+
+    @Slot(str, object)
+    def on_setting_changed(self, key: str, value) -> None:
+        """A new default system prompt reaches the next new chat, and the one on screen if it is still empty."""
+        if key != "default_system_prompt":
+            return
+        old, self._default_system_prompt = self._default_system_prompt, value
+        if self._draft["system_prompt"] == old:  # the user has not written one of their own for this draft
+            self._draft["system_prompt"] = value
+            if self.conversation_id is None:
+                self.settings_panel.system_prompt.setPlainText(value)
 
     # --- conversations -----------------------------------------------------------------------------------------
     @Slot()
