@@ -32,9 +32,15 @@ def default_threads() -> int:
 ON_NEXT_LOAD = "Applies when the model is next loaded."
 AT_ONCE = "Applies at once."
 FOR_NEW_CHATS = "Applies to new conversations."
+ON_ENGINE_LISTEN = "Applies when the engine next starts serving."
 
-# Each setting once, grouped as the Settings page shows them: (section title, when it applies, options).
-# The engine-service issue adds its section here (the local server's options), and the page shows it unchanged.
+# The local OpenAI-compatible server. 8760: no peer or common dev server uses it (LM Studio 1234, Ollama 11434,
+# Jan 1337, llama.cpp's server 8080, GPT4All 4891, Gradio 7860); it is not in the IANA well-known list either.
+DEFAULT_SERVER_PORT = 8760
+LOOPBACK_HOST = "127.0.0.1"
+SERVER_SECTION = "Server"
+
+# Each setting once, grouped as the Settings and Server tabs show them: (section title, when it applies, options).
 APP_SECTIONS: tuple[tuple[str, str, tuple[Option, ...]], ...] = (
     ("Model loading", ON_NEXT_LOAD, (
         Option("n_threads", "CPU threads", int, default_threads(), "Threads llama.cpp uses to generate. Leave one core free for the app.", 1, 256, 1),
@@ -47,9 +53,22 @@ APP_SECTIONS: tuple[tuple[str, str, tuple[Option, ...]], ...] = (
     ("Memory", AT_ONCE, (
         Option("low_memory_warning_mb", "Low-memory warning (MB)", int, 512, "Warn when free memory falls below this, whatever model is loaded (0 turns it off).", 0, 1048576, 256),
     )),
+    # Edited on the Server tab (with the address to give other apps and the request log), not on Settings.
+    (SERVER_SECTION, ON_ENGINE_LISTEN, (
+        Option("server_enabled", "Serve the OpenAI API", bool, False, "Let other apps use the loaded model through the OpenAI-compatible API on the port below. The window always reaches its own engine, on or off."),
+        Option("server_port", "Port", int, DEFAULT_SERVER_PORT, "The port other apps connect to.", 1024, 65535, 1),
+        Option("server_host", "Address", str, LOOPBACK_HOST, "127.0.0.1: only this computer. Any other address lets other computers on that network connect."),
+        Option("server_api_key", "API key", str, "", "Clients must send it as 'Authorization: Bearer KEY'. Empty: no key needed."),
+        Option("server_cors_origins", "CORS origins", list, [], "Web pages (origins, one per line, e.g. http://localhost:3000) allowed to call the API from a browser. Empty: none."),
+        Option("server_keep_api_conversations", "Keep API conversations", bool, False, "Store the API's exchanges as conversations; rated ones can then be used for training."),
+        Option("server_keep_running", "Keep serving after the window closes", bool, False, "The engine keeps serving other apps when the window closes, until it is stopped."),
+    )),
 )
 APP_OPTIONS: tuple[Option, ...] = tuple(o for _title, _when, options in APP_SECTIONS for o in options)
 LOAD_SETTINGS = tuple(o.key for o in APP_SECTIONS[0][2])  # what a loaded model must be reloaded to feel
+SERVER_SETTINGS = tuple(o.key for title, _when, options in APP_SECTIONS if title == SERVER_SECTION for o in options)
+# The sections the Settings tab draws; the server's has its own tab.
+SETTINGS_PAGE_SECTIONS = tuple(s for s in APP_SECTIONS if s[0] != SERVER_SECTION)
 
 SettingsListener = Callable[[str, Any], None]
 

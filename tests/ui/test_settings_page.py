@@ -8,8 +8,12 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QAbstractSpinBox, QPlainTextEdit
 
 from app import paths
-from app.core.settings import APP_OPTIONS, ON_NEXT_LOAD, Settings
+from app.core.settings import ON_NEXT_LOAD, SETTINGS_PAGE_SECTIONS, Settings
 from app.ui.app import build_window, load_default_model
+
+
+PAGE_OPTIONS = tuple(o for _title, _when, options in SETTINGS_PAGE_SECTIONS for o in options)
+PAGE_KEYS = tuple(o.key for o in PAGE_OPTIONS)
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def test_each_setting_changed_on_the_page_is_saved_and_used(qtbot, window):
     threads = 3 if core.settings["n_threads"] != 3 else 2
     new = {"n_threads": threads, "context_length": 8192, "gpu_layers": -1, "low_memory_warning_mb": 2048,
            "default_system_prompt": "Answer in one line.\nBe kind."}
-    assert set(new) == {o.key for o in APP_OPTIONS}  # a setting added to the declaration is added here too
+    assert set(new) == set(PAGE_KEYS)  # a setting added to the declaration is added here too
     for key, value in new.items():
         _type(qtbot, _editor(window, key), str(value))
         assert core.settings[key] == value, key
@@ -68,7 +72,7 @@ def test_each_setting_changed_on_the_page_is_saved_and_used(qtbot, window):
 
 def test_invalid_values_cannot_be_entered(qtbot, window):
     core = window.core
-    for option in APP_OPTIONS:
+    for option in PAGE_OPTIONS:
         editor = _editor(window, option.key)
         if option.kind is int:  # the box holds the declared range and nothing else
             assert isinstance(editor, QAbstractSpinBox)

@@ -1,8 +1,9 @@
-"""The Settings tab: every app-wide setting, drawn from its declaration (app.core.settings.APP_SECTIONS).
+"""The Settings tab: every app-wide setting, drawn from its declaration (app.core.settings.APP_SECTIONS); the local
+server's section is on its own tab.
 
 A change is saved as it is made, as LM Studio's settings are; each section says when its settings take effect, and
 the model-loading section offers to reload the loaded model so that they do at once. A section added to the
-declaration (the local server's options, next) appears here with no change to this file.
+declaration appears here with no change to this file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 from app import paths
 from app.core.engine.backend import LoadedModelInfo
 from app.core.library.registry import ModelRef
-from app.core.settings import APP_SECTIONS, LOAD_SETTINGS, ON_NEXT_LOAD
+from app.core.settings import LOAD_SETTINGS, ON_NEXT_LOAD, SETTINGS_PAGE_SECTIONS
 from app.core.startup import Core
 from app.ui.engine_thread import EngineController
 from app.ui.option_form import OptionForm
@@ -55,7 +56,7 @@ class SettingsPage(QWidget):
         saved = plain_label("Changes are saved as you make them.")
         saved.setObjectName("hint")
         column.addWidget(saved)
-        for heading, when, options in APP_SECTIONS:
+        for heading, when, options in SETTINGS_PAGE_SECTIONS:
             column.addWidget(self._heading(heading))
             form = OptionForm(options, multiline=("default_system_prompt",))
             form.set_values(core.settings.as_dict())
