@@ -276,6 +276,10 @@ class TransformersBackend(Backend):
         self, messages: Sequence[ChatMessage], params: GenerationParams, should_stop: StopCheck
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
+        if params.needs_llama_cpp:
+            yield Failed(f"The transformers backend cannot apply {params.needs_llama_cpp}; load a GGUF model "
+                         "with llama.cpp for that.")
+            return
         tokens = self.checked_prompt(messages)
         if isinstance(tokens, Failed):
             yield tokens

@@ -129,6 +129,10 @@ class LlamaBackend(Backend):
         add_bos = self._add_bos and not self.template.starts_with_bos(prompt)
         return self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def text_tokens(self, text: str) -> list[int]:
+        """A raw prompt's tokens (no chat template), as llama.cpp's own completion endpoint tokenizes it."""
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
+
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, should_stop: StopCheck
     ) -> Iterator[StreamEvent]:
@@ -137,7 +141,20 @@ class LlamaBackend(Backend):
         if isinstance(tokens, Failed):
             yield tokens
             return
+        yield from self.stream_tokens(tokens, params, should_stop, started)
+
+    def stream_tokens(
+        self, tokens: list[int], params: GenerationParams, should_stop: StopCheck, started: float | None = None
+    ) -> Iterator[StreamEvent]:
+        """Generate after a prompt already tokenized (and checked to fit): what `stream` does after the chat
+        template, and what a raw completion (the API's /v1/completions) does directly."""
+        started = started if started is not None else time.perf_counter()
         n_ctx = self.info.n_ctx
+        try:
+            grammar = self._grammar(params)
+        except ValueError as exc:
+            yield Failed(str(exc))
+            return
         self.llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
         generator = self.llm.generate(
             tokens,
@@ -146,7 +163,10 @@ class LlamaBackend(Backend):
             min_p=params.min_p,
             temp=params.temperature,
             repeat_penalty=params.repeat_penalty,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
             logits_processor=self._bias_processor(params),
+            grammar=grammar,
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopStringFilter(params.stop)
@@ -184,6 +204,24 @@ class LlamaBackend(Backend):
                 pieces.append(tail)
                 yield TextDelta(tail)
         yield finished(reason, len(tokens), completion, started, first_at, time.perf_counter(), pieces)
+
+    def _grammar(self, params: GenerationParams):
+        """The params' GBNF grammar for llama.cpp's sampler, checked first: llama-cpp-python adds whatever
+        llama.cpp returns to the sampler chain, and a grammar llama.cpp cannot parse comes back as NULL, which
+        would crash the process at the first token."""
+        if not params.grammar:
+            return None
+        import llama_cpp
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        grammar = LlamaGrammar.from_string(params.grammar)
+        probe = llama_cpp.llama_sampler_init_grammar(
+            self.llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not probe:
+            raise ValueError("llama.cpp could not parse the grammar for this reply (see the engine's log).")
+        llama_cpp.llama_sampler_free(probe)
+        return grammar
 
     def _end_tokens(self) -> list[int]:
         if self._eog_ids is None:  # one pass over the vocabulary, the first time a reply must not end

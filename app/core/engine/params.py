@@ -35,6 +35,12 @@ class GenerationParams:
     # instead of hoping for it. Both backends honour them the same way (as llama.cpp's server and OpenAI do).
     ignore_eos: bool = False  # end-of-turn tokens are never sampled, so the reply runs to max_tokens
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit) pairs
+    # For the OpenAI-compatible API (llama.cpp only; the transformers backend refuses them rather than ignore
+    # them): OpenAI's penalties, and a GBNF grammar the reply must follow (response_format json_object /
+    # json_schema is turned into one). "" means no grammar.
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    grammar: str = ""
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any] | None) -> GenerationParams:
@@ -43,6 +49,10 @@ class GenerationParams:
         values["stop"] = tuple(values["stop"])
         values["ignore_eos"] = stored.get("ignore_eos") is True
         values["logit_bias"] = _bias_pairs(stored.get("logit_bias"))
+        for key in ("presence_penalty", "frequency_penalty"):
+            value = stored.get(key)
+            values[key] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+        values["grammar"] = stored.get("grammar") if isinstance(stored.get("grammar"), str) else ""
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +68,15 @@ class GenerationParams:
         if self.ignore_eos:
             bias.update({int(token): -math.inf for token in end_tokens})
         return bias
+
+    @property
+    def needs_llama_cpp(self) -> str | None:
+        """What in these params only llama.cpp can do (None: nothing), for a clear refusal elsewhere."""
+        if self.grammar:
+            return "a grammar (response_format)"
+        if self.presence_penalty or self.frequency_penalty:
+            return "presence and frequency penalties"
+        return None
 
 
 def _bias_pairs(stored: Any) -> tuple[tuple[int, float], ...]:
