@@ -24,15 +24,28 @@ def _cache_key(path: Path) -> str:
     return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
+def plain_copy_folder(gguf_path: Path, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "bases" / f"{gguf_path.stem}-{_cache_key(gguf_path)}"
+
+
+def has_plain_copy(gguf_path: Path, cache_dir: Path) -> bool:
+    """Whether the GGUF's plain copy is made already (the first job on a GGUF spends its start-up making it)."""
+    target = plain_copy_folder(gguf_path, cache_dir)
+    return (target / "config.json").is_file() and (target / "model.safetensors").is_file()
+
+
+PREPARING = "Preparing {name} for training (once per model file)…"  # the log line the estimate recognises
+
+
 def plain_copy(gguf_path: Path, cache_dir: Path, log_line=lambda _m: None) -> Path:
     """A safetensors folder with the GGUF's weights, made once per file (keyed by path, size and mtime)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target = Path(cache_dir) / "bases" / f"{gguf_path.stem}-{_cache_key(gguf_path)}"
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+    target = plain_copy_folder(gguf_path, cache_dir)
+    if has_plain_copy(gguf_path, cache_dir):
         return target
-    log_line(f"Preparing {gguf_path.name} for training (once per model file)…")
+    log_line(PREPARING.format(name=gguf_path.name))
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)

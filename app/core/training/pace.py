@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.storage.models import JobStatus, TrainingJob
+from app.core.training.base_model import PREPARING
 from app.core.training.events import read_events
 
 RECENT_JOBS = 5  # the newest few: a machine, a cache or a library version changes, and older jobs stop telling
@@ -32,16 +33,23 @@ class PastRun:
     finish_s: float  # from the last step to `done`
     tokens_per_s: float | None  # real tokens per wall-clock second after the first step (evaluations included)
     steps: int
+    conversion_s: float = 0.0  # of the start-up, making the GGUF's plain copy (only a model's first job does)
+
+    @property
+    def startup_s(self) -> float:
+        """The start-up every job pays: the first step's time without the one-off conversion."""
+        return self.to_first_step_s - self.conversion_s
 
 
 @dataclass(frozen=True)
 class Pace:
     """The typical past job on a model: the medians of its recent runs."""
 
-    startup_s: float  # the job's start to its first step
+    startup_s: float  # the job's start to its first step, without the GGUF conversion
     finish_s: float
     tokens_per_s: float | None
     runs: int
+    conversion_s: float | None = None  # what making the plain copy took, when a past job made it
 
 
 def measure_run(job_started: float, events: Iterable[dict]) -> PastRun | None:
@@ -59,7 +67,18 @@ def measure_run(job_started: float, events: Iterable[dict]) -> PastRun | None:
         return None  # a clock that jumped, or a row that does not belong to this file
     span, tokens = last["t"] - first["t"], sum(float(s.get("tokens") or 0) for s in steps[1:])
     tps = tokens / span if span > 0 and tokens > 0 else None
-    return PastRun(started[0]["t"] - job_started, to_first, max(0.0, done[-1]["t"] - last["t"]), tps, len(steps))
+    return PastRun(started[0]["t"] - job_started, to_first, max(0.0, done[-1]["t"] - last["t"]), tps, len(steps),
+                   _conversion_s(events))
+
+
+def _conversion_s(events: list[dict]) -> float:
+    """From the worker's "Preparing … (once per model file)" line to its next event."""
+    head, tail = PREPARING.split("{name}")
+    for this, after in zip(events, events[1:], strict=False):
+        message = this.get("message") or ""
+        if this["event"] == "log" and message.startswith(head) and message.endswith(tail):
+            return max(0.0, after["t"] - this["t"])
+    return 0.0
 
 
 def _epoch(when: datetime) -> float:
@@ -88,8 +107,10 @@ def learned_pace(runs: Sequence[PastRun]) -> Pace | None:
     if not runs:
         return None
     speeds = [r.tokens_per_s for r in runs if r.tokens_per_s]
-    return Pace(statistics.median(r.to_first_step_s for r in runs), statistics.median(r.finish_s for r in runs),
-                statistics.median(speeds) if speeds else None, len(runs))
+    conversions = [r.conversion_s for r in runs if r.conversion_s]
+    return Pace(statistics.median(r.startup_s for r in runs), statistics.median(r.finish_s for r in runs),
+                statistics.median(speeds) if speeds else None, len(runs),
+                statistics.median(conversions) if conversions else None)
 
 
 def pace_for(session: Session, base_model_id: int | None, method: str) -> Pace | None:

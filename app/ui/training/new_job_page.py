@@ -23,10 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import paths
 from app.core.hardware.gpu import gpu_memories
 from app.core.library.registry import get_model
 from app.core.startup import Core
 from app.core.training.availability import TrainingSupport, training_support
+from app.core.training.base_model import has_plain_copy
 from app.core.training.dataset import BuiltDataset, DatasetError, DatasetSpec, build
 from app.core.training.estimate import estimate_job
 from app.core.training.pace import pace_for
@@ -345,8 +347,9 @@ class NewJobPage(QWidget):
         lengths, options = self.built.lengths(), self.form.values()
         with self.core.db.session() as session:
             pace = pace_for(session, base.id, options["method"])
+        converts = base.format == "gguf" and not has_plain_copy(Path(base.path), paths.cache_dir())
         est = estimate_job(base.info, options, len(self.built.train), sum(lengths) / max(1, len(lengths)),
-                           pace=pace, on_gpu=bool(gpu_memories()))
+                           pace=pace, converts=converts, on_gpu=bool(gpu_memories()))
         self.estimate.setText(est.explain())
         self.estimate.setProperty("warning", not est.fits)
         self.estimate.style().unpolish(self.estimate)

@@ -42,9 +42,11 @@ def write_adapter(path: Path, shapes: dict, names=ADAPTED, scale: float = 0.05, 
 
 def last_logits(model: Path, lora: Path | None = None) -> np.ndarray:
     import llama_cpp
-    from llama_cpp import Llama
 
-    llm = Llama(str(model), n_ctx=128, n_threads=2, verbose=False, **({"lora_path": str(lora)} if lora else {}))
+    from app.core.engine.cpu_layouts import open_llama  # the layouts this CPU can run, as the app opens models
+
+    llm = open_llama(model_path=str(model), n_ctx=128, n_threads=2, verbose=False,
+                     **({"lora_path": str(lora)} if lora else {}))
     try:
         llm.eval(llm.tokenize(PROMPT.encode(), special=True))
         logits = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)

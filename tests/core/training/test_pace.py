@@ -33,7 +33,8 @@ def _estimate(core, recording: Recording):
     options = job_options(recording.options)
     steps = [e for e in recording.events if e["event"] == "step"]
     mean_tokens = sum(e["tokens"] for e in steps) / len(steps) / options["batch_size"]  # as the recorded job had
-    return estimate.estimate_job(base.info, options, 8, mean_tokens, pace=learned)
+    # The recorded run was its model's first job, so it made the GGUF's training copy: so does the one estimated.
+    return estimate.estimate_job(base.info, options, 8, mean_tokens, pace=learned, converts=True)
 
 
 def _record(core, recording: Recording, ago: float = 3600):
@@ -58,7 +59,7 @@ def test_a_run_is_measured_from_its_events(recording):
 
 def test_before_any_job_the_estimate_counts_a_default_start_up(core, recording):
     first = _estimate(core, recording)
-    assert not first.measured and first.startup_s >= estimate.DEFAULT_STARTUP_S
+    assert not first.measured and first.startup_s >= estimate.DEFAULT_STARTUP_S + estimate.DEFAULT_CONVERSION_S
     assert first.seconds > first.startup_s + first.steps * first.seconds_per_step * 0.99
     assert "to start" in first.explain() and "rough guess" in first.explain()
 
@@ -93,3 +94,17 @@ def test_only_this_models_finished_jobs_count(core, recording):
     with core.db.session() as session:
         assert len(pace.past_runs(session, base_id, "lora")) == 1
         assert pace.past_runs(session, base_id + 1000, "lora") == []
+
+
+def test_the_one_off_conversion_of_a_gguf_is_counted_once(core, recording):
+    run = pace.measure_run(0.0, recording.events)  # the recorded run was its model's first job
+    assert run.conversion_s > 1 and run.startup_s == pytest.approx(run.to_first_step_s - run.conversion_s)
+    _record(core, recording)
+    with core.db.session() as session:
+        base = default_model(session)
+        learned = pace.pace_for(session, base.id, "lora")
+    options = job_options(recording.options)
+    again = estimate.estimate_job(base.info, options, 8, 60.0, pace=learned)
+    first = estimate.estimate_job(base.info, options, 8, 60.0, pace=learned, converts=True)
+    assert again.startup_s == pytest.approx(run.startup_s, abs=0.01) and not again.converts
+    assert first.startup_s == pytest.approx(run.to_first_step_s, abs=0.01) and "training copy" in first.explain()

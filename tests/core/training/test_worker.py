@@ -71,10 +71,10 @@ def test_a_run_streams_events_live_and_in_order_and_learns(trained):
 def test_the_gguf_adapter_changes_llama_cpp_like_peft_changes_transformers(trained, starter_path, cache_dir):
     """Same prompt, greedy: the base answers something else; both adapted models answer with the persona."""
     import torch
-    from llama_cpp import Llama
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from app.core.engine.cpu_layouts import open_llama  # the layouts this CPU can run, as the app opens models
     from app.core.engine.gguf_check import check_lora_adapter
 
     job = trained[0]
@@ -82,7 +82,7 @@ def test_the_gguf_adapter_changes_llama_cpp_like_peft_changes_transformers(train
     check_lora_adapter(gguf_adapter, "llama")
 
     def llama_text(**kwargs) -> str:
-        llm = Llama(str(starter_path), n_ctx=256, n_threads=1, verbose=False, **kwargs)
+        llm = open_llama(model_path=str(starter_path), n_ctx=256, n_threads=1, verbose=False, **kwargs)
         try:
             return llm(PROMPT, max_tokens=24, temperature=0.0)["choices"][0]["text"]
         finally:
