@@ -55,13 +55,13 @@ APP_SECTIONS: tuple[tuple[str, str, tuple[Option, ...]], ...] = (
     )),
     # Edited on the Server tab (with the address to give other apps and the request log), not on Settings.
     (SERVER_SECTION, ON_ENGINE_LISTEN, (
-        Option("server_enabled", "Serve the OpenAI API", bool, False, "Let other apps use the loaded model through the OpenAI-compatible API on the port below. The window always reaches its own engine, on or off."),
+        Option("server_enabled", "Serve other apps", bool, False, "Let other apps use the loaded model through the OpenAI-compatible API on the port below. The window always reaches its own engine, on or off."),
         Option("server_port", "Port", int, DEFAULT_SERVER_PORT, "The port other apps connect to.", 1024, 65535, 1),
         Option("server_host", "Address", str, LOOPBACK_HOST, "127.0.0.1: only this computer. Any other address lets other computers on that network connect."),
         Option("server_api_key", "API key", str, "", "Clients must send it as 'Authorization: Bearer KEY'. Empty: no key needed."),
         Option("server_cors_origins", "CORS origins", list, [], "Web pages (origins, one per line, e.g. http://localhost:3000) allowed to call the API from a browser. Empty: none."),
         Option("server_keep_api_conversations", "Keep API conversations", bool, False, "Store the API's exchanges as conversations; rated ones can then be used for training."),
-        Option("server_keep_running", "Keep serving after the window closes", bool, False, "The engine keeps serving other apps when the window closes, until it is stopped."),
+        Option("server_keep_running", "Keep serving", bool, False, "After the window closes, the engine keeps serving other apps (until it is stopped, e.g. with Ctrl-C or by signing out)."),
     )),
 )
 APP_OPTIONS: tuple[Option, ...] = tuple(o for _title, _when, options in APP_SECTIONS for o in options)
