@@ -19,6 +19,10 @@ from app.core.storage.models import Conversation, Feedback, Message, MessageStat
 TITLE_CHARS = 60
 # The condition every query that shows or uses conversations adds: the list, search, exports, training data.
 NOT_DELETED = Conversation.deleted_at.is_(None)
+# API exchanges kept by the engine (chat.api_exchanges) are marked in their params and stay out of the chat list.
+API_SOURCE = "api"
+IS_API = func.json_extract(Conversation.params, "$.source") == API_SOURCE
+IS_CHAT = func.coalesce(func.json_extract(Conversation.params, "$.source"), "chat") != API_SOURCE
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ def delete_conversation(session: Session, conversation_id: int) -> None:
 def list_conversations(session: Session) -> list[ConversationSummary]:
     rows = session.execute(
         select(Conversation.id, Conversation.title, Conversation.updated_at)
-        .where(NOT_DELETED)
+        .where(NOT_DELETED, IS_CHAT)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
     return [ConversationSummary(id=r.id, title=r.title, updated_at=r.updated_at) for r in rows]
@@ -159,7 +163,9 @@ def search_conversations(session: Session, user_text: str, limit: int = 200) -> 
     needle = user_text.strip().lower()
     found = [
         ConversationSummary(id=c.id, title=c.title, updated_at=c.updated_at, snippet=snippets.get(c.id, ""))
-        for c in session.scalars(select(Conversation).where(NOT_DELETED).order_by(Conversation.updated_at.desc()))
+        for c in session.scalars(
+            select(Conversation).where(NOT_DELETED, IS_CHAT).order_by(Conversation.updated_at.desc())
+        )
         if c.id in snippets or needle in c.title.lower()
     ]
     return found[:limit]

@@ -31,6 +31,7 @@ class DatasetSpec:
     """What to build from. Stored in the job file, so a job can be rebuilt and shown later."""
 
     conversations: bool = True
+    api_conversations: bool = False  # rated replies kept from the OpenAI-compatible API ("Keep API conversations")
     min_rating: int = 1
     conversation_ids: list[int] | None = None  # None: every conversation
     jsonl_files: list[str] = field(default_factory=list)
@@ -123,6 +124,8 @@ def collect(spec: DatasetSpec, session=None) -> SourceResult:
     parts = []
     if spec.conversations and session is not None:
         parts.append(from_conversations(session, min_rating=spec.min_rating, conversation_ids=spec.conversation_ids))
+    if spec.api_conversations and session is not None:
+        parts.append(from_conversations(session, min_rating=spec.min_rating, api=True))
     parts += [from_jsonl(Path(f)) for f in spec.jsonl_files]
     if spec.writing_folder:
         parts.append(from_writing(Path(spec.writing_folder)))

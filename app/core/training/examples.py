@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.chat.history import prompt_messages
 from app.core.engine.backend import ChatMessage
-from app.core.storage.conversations import NOT_DELETED
+from app.core.storage.conversations import IS_API, IS_CHAT, NOT_DELETED
 from app.core.storage.models import Conversation, Feedback, Message, MessageStatus
 
 ROLES = ("system", "user", "assistant")
@@ -36,7 +36,7 @@ class Turn:
 @dataclass(frozen=True)
 class Example:
     turns: tuple[Turn, ...]
-    source: str  # "conversations", a JSONL file name, or "writing"
+    source: str  # "conversations", "API exchanges", a JSONL file name, or "writing"
     origin: str  # for a person: where exactly it came from
 
     def key(self) -> str:
@@ -71,15 +71,17 @@ class SourceResult:
 
 # --- (a) the user's own conversations ------------------------------------------------------------------------
 def from_conversations(session: Session, *, min_rating: int = 1, conversation_ids: Iterable[int] | None = None,
-                       use_corrections: bool = True) -> SourceResult:
+                       use_corrections: bool = True, api: bool = False) -> SourceResult:
     """One example per rated reply: corrected replies with the correction as the target (whatever their rating),
     others when rated at least `min_rating`. The context is what the model saw when it wrote the reply (the same
-    history a chat reply gets), with any earlier corrections applied."""
+    history a chat reply gets), with any earlier corrections applied. `api`: the exchanges the engine kept from
+    OpenAI clients (rated over the API) instead of the user's chats; each is a source of its own."""
     result = SourceResult()
     query = (
         select(Feedback).join(Message).join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.role == "assistant", NOT_DELETED)  # Recently deleted is not taught
+        .where(Message.role == "assistant", NOT_DELETED, IS_API if api else IS_CHAT)  # Recently deleted is not taught
     )
+    label = "API exchanges" if api else "conversations"
     if conversation_ids is not None:
         query = query.where(Message.conversation_id.in_(list(conversation_ids)))
     for fb in session.scalars(query.order_by(Message.conversation_id, Message.id)):
@@ -102,7 +104,7 @@ def from_conversations(session: Session, *, min_rating: int = 1, conversation_id
             result.problems.append(Problem(where, "the reply has no user message before it"))
             continue
         kind = "corrected reply" if corrected else "thumbs-up reply"
-        result.examples.append(Example(tuple(turns), "conversations", f"{where} ({kind})"))
+        result.examples.append(Example(tuple(turns), label, f"{where} ({kind})"))
     return result
 
 
@@ -120,13 +122,21 @@ def rated_conversations(session: Session) -> list[tuple[int, str, int]]:
         select(Conversation.id, Conversation.title, Message.id)
         .join(Message, Message.conversation_id == Conversation.id)
         .join(Feedback, Feedback.message_id == Message.id)
-        .where((Feedback.rating != 0) | (Feedback.correction.is_not(None)), NOT_DELETED)
+        .where((Feedback.rating != 0) | (Feedback.correction.is_not(None)), NOT_DELETED, IS_CHAT)
         .order_by(Conversation.updated_at.desc())
     ).all()
     counts: dict[int, list] = {}
     for cid, title, _mid in rows:
         counts.setdefault(cid, [cid, title, 0])[2] += 1
     return [tuple(v) for v in counts.values()]
+
+
+def rated_api_replies(session: Session) -> int:
+    """How many kept API replies are rated or corrected, for the dataset form's "API exchanges" line."""
+    return session.scalar(
+        select(func.count(Feedback.id)).join(Message).join(Conversation, Conversation.id == Message.conversation_id)
+        .where((Feedback.rating != 0) | (Feedback.correction.is_not(None)), NOT_DELETED, IS_API)
+    ) or 0
 
 
 # --- (b) JSONL files -----------------------------------------------------------------------------------------
