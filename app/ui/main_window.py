@@ -1,5 +1,5 @@
-"""The main window: five tabs, a menu bar with the usual shortcuts, and a status bar with the loaded model, context
-use and engine state."""
+"""The main window: six tabs, a menu bar with the usual shortcuts, and a status bar with the loaded model, context
+use, engine state and whether the local server is on."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from app.ui.models_list import ModelListModel
 from app.ui.monitor.monitor_tab import MonitorTab
 from app.ui.monitor.sampler_thread import HardwareMonitor
 from app.ui.plain_text import message_box, plain_label
+from app.ui.server.server_page import ServerPage
+from app.ui.server.status_indicator import ServerIndicator
 from app.ui.settings.settings_events import SettingsEvents
 from app.ui.settings.settings_page import SettingsPage
 from app.ui.training.training_tab import TrainingTab
@@ -47,6 +49,8 @@ class MainWindow(QMainWindow):
         self.training_tab = TrainingTab(core, self.models, engine)
         self.tabs.addTab(self.training_tab, "Training")
         self.settings_events = SettingsEvents(core.settings, self)
+        self.server_page = ServerPage(core, engine, self.settings_events)
+        self.tabs.addTab(self.server_page, "Server")
         self.settings_page = SettingsPage(core, engine, self.settings_events)
         self.tabs.addTab(self.settings_page, "Settings")
         self.setCentralWidget(self.tabs)
@@ -63,6 +67,8 @@ class MainWindow(QMainWindow):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.memory_label)
+        self.server_indicator = ServerIndicator(core.settings)
+        self.statusBar().addPermanentWidget(self.server_indicator)
         self.statusBar().addPermanentWidget(self.context_label)
         self.statusBar().addPermanentWidget(self.state_label)
         self.n_ctx = 0
@@ -84,6 +90,8 @@ class MainWindow(QMainWindow):
         self.training_tab.library_changed.connect(self.models_tab.library.refresh)
         self.settings_events.setting_changed.connect(self.monitor_tab.on_setting_changed)
         self.settings_events.setting_changed.connect(self.chat.on_setting_changed)
+        self.settings_events.setting_changed.connect(self.server_indicator.on_setting_changed)
+        self.server_indicator.clicked.connect(self.show_server)
         self.training_tab.reattach()  # jobs left running when the app last closed
 
     # -- the menu bar ----------------------------------------------------------------------------------------
@@ -134,6 +142,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def show_settings(self) -> None:
         self.tabs.setCurrentWidget(self.settings_page)
+
+    @Slot()
+    def show_server(self) -> None:
+        self.tabs.setCurrentWidget(self.server_page)
 
     @Slot()
     def show_about(self) -> None:
