@@ -1,4 +1,5 @@
-"""Starting the window: the QApplication, the theme, the core, and the engine thread (model loads after show)."""
+"""Starting the window: the QApplication, the theme, the core, and the engine process it joins or starts (the model
+loads after show, in the engine)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from app import APP_NAME, paths
 from app.core.library.registry import default_model
 from app.core.startup import Core, open_core
-from app.ui.engine_thread import EngineController
+from app.ui.engine import EngineController
 from app.ui.main_window import MainWindow
 
 
@@ -28,8 +29,17 @@ def apply_theme(app: QApplication) -> None:
     app.setStyleSheet(theme_style_sheet())
 
 
+def keep_server_running(core: Core) -> bool:
+    try:
+        return bool(core.settings["server_keep_running"])
+    except KeyError:
+        return False
+
+
 def build_window(core: Core) -> tuple[MainWindow, EngineController]:
-    engine = EngineController(core.db, core.new_host())
+    """The window and its engine: an engine already serving this data folder is joined, else one is started (in
+    the background: the window shows at once). `engine.shutdown()` stops the engine if this window started it."""
+    engine = EngineController(core.db, keep_running=keep_server_running(core))
     window = MainWindow(core, engine)
     return window, engine
 
@@ -42,6 +52,14 @@ def load_default_model(window: MainWindow) -> None:
 
         window.chat.banner.show_message(
             f"No model is installed. Install the starter model with “{INSTALL_HINT}”, or add a GGUF file in Models."
+        )
+        return
+    if model.load_crashed_at:
+        from app.core.library.load_crash import load_crash_note
+
+        window.chat.banner.show_message(
+            f"{model.name} was not loaded at start: it {load_crash_note(model.load_crashed_at)}. "
+            "Load it from Models to try again, or choose another model."
         )
         return
     window.engine.load(model)
@@ -87,8 +105,9 @@ def run_window(probe: str | None = None) -> int:
     else:
         QTimer.singleShot(0, lambda: load_default_model(window))
         QTimer.singleShot(0, window.models_tab.resume_downloads)  # what was cut by closing or a crash goes on
-    app.aboutToQuit.connect(engine.shutdown)
+    app.aboutToQuit.connect(engine.shutdown)  # returns once an engine this window started has exited
     code = app.exec()
+    engine.shutdown()
     core.db.close()
     return code
 

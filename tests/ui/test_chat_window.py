@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.core.storage import conversations as convs
 from app.core.storage.models import Feedback, Message
 from app.ui.app import build_window
-from app.ui.engine_thread import COALESCE_S
+from app.ui.engine import COALESCE_S
 from tests.helpers.chat_window import send as _send
 from tests.helpers.chat_window import set_params as _set_params
 from tests.helpers.chat_window import window  # noqa: F401 - the fixture
@@ -185,7 +185,7 @@ def test_switching_backend_mid_conversation_is_shown_in_the_thread(qtbot, window
     with qtbot.waitSignal(window.engine.worker.model_loaded, timeout=120000):
         panel.backend_combo.setCurrentIndex(panel.backend_combo.findData("transformers"))
         panel.flush()
-    assert window.engine.worker.host.backend_kind == "transformers"  # the llama.cpp copy was unloaded first
+    assert window.engine.status()["loaded_model"]["info"]["backend"] == "transformers"  # the engine switched
     second_id, final = _send(qtbot, window, "Hello again!", timeout=120000)
     assert (final.completion_tokens, final.finish_reason) == (16, "length")
     first, second = window.chat.view.widget_for(first_id), window.chat.view.widget_for(second_id)

@@ -37,12 +37,14 @@ class ModelRef:
     sha256: str | None = None
     measured_memory: dict[str, Any] | None = None
     benchmark: dict[str, Any] | None = None
+    load_crashed_at: str | None = None  # ISO time loading it last killed the engine (see load_crash)
 
     @classmethod
     def of(cls, m: Model) -> ModelRef:
         return cls(
             m.id, m.name, m.path, m.format, m.source, m.size_bytes, m.is_default, dict(m.info or {}),
             m.repo_id, m.revision, m.sha256, dict(m.measured_memory or {}), dict(m.benchmark or {}),
+            m.load_crashed_at.isoformat(timespec="seconds") if m.load_crashed_at else None,
         )
 
     @property

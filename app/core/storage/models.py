@@ -50,6 +50,8 @@ class Model(Base):
     hub_file: Mapped[str | None] = mapped_column(Text)  # the file inside repo_id it was downloaded from
     is_default: Mapped[bool] = mapped_column(default=False)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When loading it last killed the engine (an abort, a native crash); it is then never loaded by itself.
+    load_crashed_at: Mapped[datetime | None] = mapped_column()
 
 
 class Conversation(Base):

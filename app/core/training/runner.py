@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 from sqlalchemy.orm import Session
 
+from app.core.child_command import app_command, child_env  # noqa: F401 - re-exported for the training callers
 from app.core.storage.db import Database
 from app.core.storage.models import JobStatus, TrainingJob
 from app.core.training.events import FINAL, read_events
@@ -24,25 +24,12 @@ from app.core.training.jobs import JOB_FILE, STDERR_FILE, apply_event, mark_ende
 log = logging.getLogger(__name__)
 
 
-def app_command(*args: str) -> list[str]:
-    """A command line running Hearth itself: the app's own executable when frozen, else this Python with `-m app`."""
-    head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
-    return [*head, *args]
-
-
 def worker_command(run_dir: Path, resume: bool = False, detached: bool = False,
                    end_with: int | None = None) -> list[str]:
     """`end_with`: a pid the job must not outlive (`hearth train`, a screenshot run); the window's jobs have none."""
     flags = [*(["--resume"] if resume else []), *(["--detached"] if detached else []),
              *(["--end-with", str(end_with)] if end_with else [])]
     return app_command("train-worker", str(Path(run_dir) / JOB_FILE), *flags)
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return env
 
 
 def process_for(pid: int | None, started: float | None) -> psutil.Process | None:

@@ -23,7 +23,7 @@ from app.ui.chat.conversation_model import ConversationListModel
 from app.ui.chat.correction_dialog import CorrectionDialog
 from app.ui.chat.message_view import MessageView
 from app.ui.chat.settings_panel import ChatSettingsPanel
-from app.ui.engine_thread import EngineController
+from app.ui.engine import EngineController
 from app.ui.models_list import ModelListModel
 from app.ui.plain_text import plain_label
 

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.core.library.registry import get_model
 from app.core.startup import Core
-from app.ui.engine_thread import EngineController
+from app.ui.engine import EngineController
 from app.ui.library.download_manager import DownloadManager
 from app.ui.library.downloads_panel import DownloadsPanel
 from app.ui.library.hub_page import HubPage

@@ -33,7 +33,7 @@ from app.core.library.fit import MemoryBudget, memory_need
 from app.core.library.registry import ModelRef, get_model
 from app.core.startup import Core
 from app.core.units import MB, format_bytes
-from app.ui.engine_thread import EngineController
+from app.ui.engine import EngineController
 from app.ui.monitor.sampler_thread import CHART_POINTS, HardwareMonitor
 from app.ui.plain_text import plain_label
 

@@ -29,7 +29,7 @@ from app.core.engine.backend import LoadedModelInfo
 from app.core.library.registry import ModelRef
 from app.core.settings import LOAD_SETTINGS, ON_NEXT_LOAD, SETTINGS_PAGE_SECTIONS
 from app.core.startup import Core
-from app.ui.engine_thread import EngineController
+from app.ui.engine import EngineController
 from app.ui.option_form import OptionForm
 from app.ui.plain_text import plain_label
 from app.ui.settings.settings_events import SettingsEvents

@@ -206,7 +206,7 @@ def test_a_missing_torch_says_which_extra_to_install(tmp_path, monkeypatch):
 
 def test_importing_the_host_and_the_window_does_not_import_torch():
     code = (
-        "import sys, app.core.engine.host, app.core.engine.hf_backend, app.cli, app.ui.app, app.ui.engine_thread\n"
+        "import sys, app.core.engine.host, app.core.engine.hf_backend, app.cli, app.ui.app, app.ui.engine\n"
         "print(sorted(m for m in ('torch', 'transformers', 'peft', 'accelerate') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
