@@ -14,7 +14,8 @@ from app import APP_NAME, __version__, paths
 from app.core.engine.backend import LoadedModelInfo
 from app.core.startup import Core
 from app.ui.chat.chat_tab import ChatTab
-from app.ui.engine_thread import EngineController
+from app.ui.engine import EngineController
+from app.ui.engine.crash_notice import EngineCrashNotice
 from app.ui.library.models_tab import ModelsTab
 from app.ui.models_list import ModelListModel
 from app.ui.monitor.monitor_tab import MonitorTab
@@ -67,6 +68,8 @@ class MainWindow(QMainWindow):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.memory_label)
+        self.engine_notice = EngineCrashNotice(engine)  # the engine died: one sentence, its last lines a click away
+        self.statusBar().addPermanentWidget(self.engine_notice)
         self.server_indicator = ServerIndicator(core.settings)
         self.statusBar().addPermanentWidget(self.server_indicator)
         self.statusBar().addPermanentWidget(self.context_label)
