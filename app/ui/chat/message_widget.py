@@ -23,7 +23,7 @@ from app.ui.chat.markdown_html import COPY_SCHEME, render
 from app.ui.plain_text import plain_label
 
 STATUS_NOTES = {
-    "interrupted": "Interrupted: the app stopped while this reply was being written.",
+    "interrupted": "Interrupted: the app or its engine stopped while this reply was being written.",
     "error": "Failed",
     "streaming": "",
 }

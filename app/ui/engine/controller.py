@@ -302,21 +302,23 @@ class EngineController(QObject):
         self.worker.state_changed.emit("idle")
 
     @Slot(str, str)
-    def _on_crashed(self, summary: str, details: str) -> None:
+    def _on_crashed(self, how: str, details: str) -> None:
         if self._closing:
             return
         # The reader threads notice the same death; give their notices a moment to land so the sentence can
         # name the model that was loading.
-        QTimer.singleShot(200, lambda: self._report_crash(summary, details))
+        QTimer.singleShot(200, lambda: self._report_crash(how, details))
 
-    def _report_crash(self, summary: str, details: str) -> None:
+    def _report_crash(self, how: str, details: str) -> None:
         if self._closing:
             return
         loading = self._loading
         if loading is not None:
             self._mark_crashed(loading)
-            summary = (f"The engine stopped while loading {loading.name}; the window is fine. That model will not "
-                       "be loaded automatically any more.")
+            summary = (f"The engine stopped while loading {loading.name} ({how}); it will not be loaded "
+                       "automatically again. The next request starts a new engine.")
+        else:
+            summary = f"The engine stopped unexpectedly ({how}); the next request starts a new one."
         self._loading = None
         self._engine_gone()
         self.last_crash = (summary, details)

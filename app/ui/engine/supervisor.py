@@ -55,7 +55,7 @@ class EngineSupervisor(QObject):
     """Owns the engine process (or a joined one). Thread-safe: `endpoint()` may be called from any thread."""
 
     ready = Signal()
-    # One sentence for the status bar, and the engine's last stderr lines (the "Details…" text).
+    # How it ended ("aborted, SIGABRT"), and the engine's last stderr lines (the "Details…" text).
     crashed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None, keep_running: bool = False):
@@ -188,8 +188,7 @@ class EngineSupervisor(QObject):
             self._lock.notify_all()
         if closing:
             return
-        summary = f"The engine stopped unexpectedly ({how}); the window is fine, and the next request starts a new one."
-        self.crashed.emit(summary, "\n".join(self.stderr_tail) or "(the engine wrote nothing on stderr)")
+        self.crashed.emit(how, "\n".join(self.stderr_tail) or "(the engine wrote nothing on stderr)")
 
     def dead(self, generation: int) -> bool:
         """Whether the engine of that generation is gone (a request whose stream broke asks this)."""

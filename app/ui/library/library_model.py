@@ -9,6 +9,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from app.core.engine.host import resolve_backend
 from app.core.library import registry
 from app.core.library.fit import FitEstimate, MemoryBudget, estimate
+from app.core.library.load_crash import load_crash_note
 from app.core.library.metadata import parameter_label
 from app.core.library.registry import ModelRef
 from app.core.storage.db import Database
@@ -108,7 +109,8 @@ class LibraryTableModel(QAbstractTableModel):
         ref, info = row.ref, row.ref.info
         if column == "Name":
             marks = (" ★" if ref.is_default else "") + (" ● loaded" if ref.id == self.loaded_id else "")
-            return ref.name + marks + ("  (file missing)" if not ref.exists else "")
+            crashed = f"  ⚠ {load_crash_note(ref.load_crashed_at)}" if ref.load_crashed_at else ""
+            return ref.name + marks + ("  (file missing)" if not ref.exists else "") + crashed
         if column == "Format":
             return "GGUF" if ref.format == "gguf" else "HF"
         if column == "Params":
@@ -158,7 +160,9 @@ class LibraryTableModel(QAbstractTableModel):
             b = row.ref.benchmark
             return f"Prompt {b.get('prompt_tok_s')} tok/s · generation {b.get('gen_tok_s')} tok/s\n{b.get('machine')} · {b.get('when')}"
         if column == "Name":  # the cell may be elided; the tooltip always has the whole name
-            return f"{row.ref.name}\n{row.ref.path}"
+            note = load_crash_note(row.ref.load_crashed_at)
+            crash = f"\nIt {note}, so it is not loaded at start; load it here to try again." if note else ""
+            return f"{row.ref.name}\n{row.ref.path}{crash}"
         return row.ref.path
 
 

@@ -59,12 +59,17 @@ class ModelsTab(QWidget):
         w.memory_measured.connect(self._measured)
         w.benchmark_finished.connect(self._benchmark_done)
         w.benchmark_failed.connect(self._benchmark_failed)
+        engine.engine_crashed.connect(self._engine_crashed)  # a model that crashed it while loading is marked now
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not getattr(self, "_scanned_once", False):  # look for new files the first time the tab is opened
             self._scanned_once = True
             self.library.rescan()
+
+    @Slot(str, str)
+    def _engine_crashed(self, _summary: str, _details: str) -> None:
+        self.library.refresh()
 
     @Slot(int)
     def _downloaded(self, model_id: int) -> None:
