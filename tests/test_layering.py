@@ -73,3 +73,31 @@ def test_the_window_code_never_imports_the_benchmarks_or_the_test_hub():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name}: {n}" for n in names if n == "app.bench" or n.startswith("app.bench.")]
     assert offenders == []
+
+
+def test_the_window_process_never_imports_the_model_libraries(tmp_path):
+    """The real window with its engine: a model loaded and a reply streamed, all in the engine process; the window's
+    own process has none of llama_cpp, torch, transformers or peft."""
+    code = (
+        "import sys, time\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from app.core.startup import open_core\n"
+        "from app.ui.app import build_window, load_default_model\n"
+        "core = open_core(); win, engine = build_window(core); win.show()\n"
+        "done = []\n"
+        "win.chat.reply_settled.connect(lambda mid, result: done.append(result))\n"
+        "win.chat.forced_params = {'ignore_eos': True, 'max_tokens': 8}\n"
+        "load_default_model(win); win.chat.send('Hi')\n"
+        "end = time.time() + 120\n"
+        "while time.time() < end and not done: app.processEvents(); time.sleep(0.01)\n"
+        "print(type(done[0]).__name__ if done else 'no reply', engine.pid)\n"
+        "print(sorted(m for m in ('llama_cpp', 'torch', 'transformers', 'peft') if m in sys.modules))\n"
+        "engine.shutdown(); win.close()\n"
+    )
+    env = {**__import__("os").environ, "HEARTH_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    reply, modules = out.stdout.strip().splitlines()[-2:]
+    assert reply.startswith("Finished ")  # the reply came, from the engine process
+    assert modules == "[]"
