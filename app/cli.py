@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     shot.add_argument("out", help="the PNG file to write")
     shot.add_argument("--tab", default="chat", help="what to show",
                       choices=("chat", "models", "hub", "monitor", "training", "training-new", "training-ab",
-                               "training-export", "training-finished", "training-empty", "settings"))
+                               "training-export", "training-finished", "training-empty", "server", "server-idle",
+                               "settings"))
     shot.add_argument("--width", type=int, default=1280, help="window width in pixels (default 1280)")
     shot.add_argument("--height", type=int, default=800, help="window height in pixels (default 800)")
 

@@ -24,6 +24,11 @@ EXAMPLE_PROMPT = "Hello!"
 ANY_KEY = "hearth"  # the openai client insists on some key; with none set, the server takes any
 
 
+def _literal(value) -> str:
+    """A JSON (and Python) string or object literal that keeps non-ASCII text readable."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def address_problem(host: str) -> str | None:
     """Why `host` cannot be bound, in words; None when it can be (an IP address, or "localhost")."""
     text = host.strip()
@@ -101,8 +106,8 @@ def _single_quoted(text: str) -> str:
 
 
 def curl_snippet(url: str, model: str, api_key: str) -> str:
-    body = "{\n" + f'    "model": {json.dumps(model)},\n' + \
-        f'    "messages": [{{"role": "user", "content": {json.dumps(EXAMPLE_PROMPT)}}}]\n' + "  }"
+    body = "{\n" + f'    "model": {_literal(model)},\n' + \
+        f'    "messages": [{{"role": "user", "content": {_literal(EXAMPLE_PROMPT)}}}]\n' + "  }"
     lines = [f"curl {shlex.quote(url + '/chat/completions')} \\", '  -H "Content-Type: application/json" \\']
     if api_key:
         lines.append(f"  -H {_single_quoted('Authorization: Bearer ' + api_key)} \\")
@@ -111,17 +116,17 @@ def curl_snippet(url: str, model: str, api_key: str) -> str:
 
 
 def python_snippet(url: str, model: str, api_key: str) -> str:
-    key = f"api_key={json.dumps(api_key)}," if api_key else f"api_key={json.dumps(ANY_KEY)},  # none is set: any text works"
+    key = f"api_key={_literal(api_key)}," if api_key else f"api_key={_literal(ANY_KEY)},  # none is set: any text works"
     return "\n".join([
         "from openai import OpenAI",
         "",
         "client = OpenAI(",
-        f"    base_url={json.dumps(url)},",
+        f"    base_url={_literal(url)},",
         f"    {key}",
         ")",
         "reply = client.chat.completions.create(",
-        f"    model={json.dumps(model)},",
-        f"    messages=[{{\"role\": \"user\", \"content\": {json.dumps(EXAMPLE_PROMPT)}}}],",
+        f"    model={_literal(model)},",
+        f"    messages=[{{\"role\": \"user\", \"content\": {_literal(EXAMPLE_PROMPT)}}}],",
         ")",
         "print(reply.choices[0].message.content)",
     ])

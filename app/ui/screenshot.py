@@ -183,8 +183,8 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         _fill_sample_models(core)
     window, engine = build_window(core)
     window.resize(*size)
-    page = "training" if tab.startswith("training") else {"hub": "models"}.get(tab, tab)
-    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training", "settings"].index(page))
+    page = tab.split("-")[0] if tab.startswith(("training", "server")) else {"hub": "models"}.get(tab, tab)
+    window.tabs.setCurrentIndex(["chat", "models", "monitor", "training", "server", "settings"].index(page))
     window.show()
     if tab == "hub":
         _show_hub_with_download(window)
@@ -195,6 +195,10 @@ def screenshot(out: str, tab: str = "chat", size: tuple[int, int] = (1280, 800))
         from app.ui.screenshot_training import show as show_training
 
         dialog = show_training(window, tab, home)  # from a recorded job: nothing is trained
+    if tab.startswith("server"):
+        from app.ui.server.screenshot_server import show as show_server
+
+        show_server(window, tab)  # the request log replayed from recorded engine events
     if tab == "chat":
         _chat_for_real(window)
     if tab == "settings":  # the data folder as a user sees it, not this run's temporary one

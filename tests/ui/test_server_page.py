@@ -105,7 +105,7 @@ def test_the_url_and_examples_follow_the_port_the_key_and_the_model(qtbot, page,
     assert page.base_url.text() == "http://127.0.0.1:8760/v1"
     _type(qtbot, page.editors["server_port"], "9001")
     core.settings.set("server_api_key", "sk-it's-secret")  # a quote, to prove the shell quoting
-    page.engine.worker.model_loaded.emit(_loaded('Tiny "Test" Model'))
+    page.engine.worker.model_loaded.emit(_loaded('Tiny "Test" Modèle'))
     url = "http://127.0.0.1:9001/v1"
     assert page.base_url.text() == url
 
@@ -114,11 +114,13 @@ def test_the_url_and_examples_follow_the_port_the_key_and_the_model(qtbot, page,
     assert words[:4] == ["curl", url + "/chat/completions", "-H", "Content-Type: application/json"]
     assert words[4:6] == ["-H", "Authorization: Bearer sk-it's-secret"]
     body = json.loads(words[words.index("-d") + 1])
-    assert body["model"] == 'Tiny "Test" Model' and body["messages"][0]["role"] == "user"
+    assert body["model"] == 'Tiny "Test" Modèle' and body["messages"][0]["role"] == "user"
 
     call = {kw.arg: ast.literal_eval(kw.value) for node in ast.walk(ast.parse(page.python.copied_text()))
             if isinstance(node, ast.Call) for kw in node.keywords if kw.arg in ("base_url", "api_key", "model")}
-    assert call == {"base_url": url, "api_key": "sk-it's-secret", "model": 'Tiny "Test" Model'}
+    assert call == {"base_url": url, "api_key": "sk-it's-secret", "model": 'Tiny "Test" Modèle'}
+
+    assert 'Modèle' in page.python.shown_text()  # readable, not \u escapes
 
     # Hidden, the key is masked on screen (and in the examples); shown, it is there as it is.
     assert "sk-it" not in page.python.shown_text() and KEY_MASK in page.curl.shown_text()

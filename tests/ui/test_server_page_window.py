@@ -50,3 +50,14 @@ def test_a_non_loopback_address_is_warned_about_in_the_status_bar(qtbot, window)
     assert window.tabs.currentWidget() is window.server_page
     settings.set("server_host", "127.0.0.1")
     assert indicator.open_warning.isHidden() and indicator.on_button.isVisible()
+
+
+def test_the_screenshot_replays_recorded_engine_events_into_the_log(window):
+    from app.ui.server.screenshot_server import recorded_events, show
+
+    show(window, "server")
+    log = window.server_page.log
+    assert window.tabs.currentWidget() is window.server_page and window.server_indicator.isVisible()
+    assert log.rowCount() == len(recorded_events()) >= 5
+    statuses = {log.index(r, 7).data() for r in range(log.rowCount())}
+    assert statuses == {"200", "404"}  # the recording holds answered requests and one for an unknown model

@@ -5,11 +5,12 @@ What is shown and what is copied may differ: a hidden API key is masked on scree
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import QSize, QTimer, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QWidget
 
 COPIED_FEEDBACK_MS = 1500
+SHOWN_LINES = 6
 
 
 class CopyLine(QWidget):
@@ -49,6 +50,11 @@ class CopyBlock(QPlainTextEdit):
         self.setLineWrapMode(QPlainTextEdit.WidgetWidth)  # nothing hidden on a small screen; Copy gives the lines
         self.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self._copied_text = ""
+
+    def sizeHint(self) -> QSize:
+        """A few lines: the page gives the rest of its height to the request log (a smaller screen scrolls this)."""
+        lines = self.fontMetrics().lineSpacing() * SHOWN_LINES
+        return QSize(super().sizeHint().width(), lines + 2 * self.frameWidth() + 16)
 
     def set_text(self, shown: str, copied: str | None = None) -> None:
         """Show `shown`; Copy gives `copied` (the same text when not given)."""

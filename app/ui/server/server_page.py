@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QFormLayout,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -70,7 +71,7 @@ class ServerPage(QWidget):
         top.setSpacing(24)
         top.addLayout(self._settings_column(), 0)
         top.addLayout(self._connect_column(), 1)
-        layout.addLayout(top)
+        layout.addLayout(top, 1)
         log_head = QHBoxLayout()
         log_head.addWidget(_label("REQUESTS", "sectionHeading"))
         self.log_hint = _label("", "hint")
@@ -86,7 +87,11 @@ class ServerPage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(MODEL_COLUMN, QHeaderView.Stretch)
         self.log_view.setMinimumHeight(90)
-        layout.addWidget(self.log_view, 1)
+        # Rows inserted one by one do not resize columns sized to their contents (a reset does): one pass per burst.
+        self._fit_columns = QTimer(self, singleShot=True, interval=0)
+        self._fit_columns.timeout.connect(lambda: self.log_view.horizontalHeader().resizeSections())
+        self.log.rowsInserted.connect(self._fit_columns.start)
+        layout.addWidget(self.log_view, 1)  # sizes go by the stretches: half each on a tall window
 
         events.setting_changed.connect(self._on_setting_changed)
         self.log.rowsInserted.connect(self._update_log_hint)
@@ -180,13 +185,13 @@ class ServerPage(QWidget):
         self.copy_example_button = CopyButton("Copy this example, with the real address, model and key.")
         self.copy_example_button.clicked.connect(self.copy_example)
         self.examples.setCornerWidget(self.copy_example_button)
+        self.examples.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)  # a share of a tall window's room
         column = QVBoxLayout()
         column.addWidget(_label("BASE URL", "sectionHeading"))
         column.addWidget(self.base_url)
+        column.addWidget(self.examples, 1)
         self.url_hint = _label("", "hint", wrap=True)
         column.addWidget(self.url_hint)
-        column.addWidget(_label("TRY IT", "sectionHeading"))
-        column.addWidget(self.examples, 1)
         return column
 
     # -- saving and showing ----------------------------------------------------------------------------------
