@@ -14,13 +14,17 @@ MAX_ROWS = 500  # a busy client sends thousands; the log shows the recent ones a
 COLUMNS = ("Time", "Client", "Request", "Model", "Tokens in", "Tokens out", "tok/s", "Status")
 NUMBER_COLUMNS = {4, 5, 6, 7}
 MODEL_COLUMN = 3
+WINDOW_ROUTES = "/hearth/v1/"
 FAILED = QColor("#ff9b8f")
 ANSWERED = QColor("#7fd1a0")
 
 
 def _route(record: RequestRecord) -> str:
-    route = record.route.removeprefix("/v1/") if record.route.startswith("/v1/") else record.route
-    return f"{record.method} {route}".strip()
+    """"chat/completions" for the API; "window: replies" for what Hearth's own window asked the engine."""
+    route = record.route
+    if route.startswith(WINDOW_ROUTES):
+        return "window: " + route.removeprefix(WINDOW_ROUTES)
+    return f"{record.method} {route.removeprefix('/v1/')}".strip()
 
 
 def _cell(record: RequestRecord, column: int) -> str:

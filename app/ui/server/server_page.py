@@ -284,5 +284,5 @@ class ServerPage(QWidget):
     def _update_log_hint(self, *_args) -> None:
         rows = self.log.rowCount()
         self.log_hint.setText(f"{rows} shown, newest first (the last {self.log.max_rows} are kept)" if rows
-                              else "Requests from other apps appear here as they are answered.")
+                              else "Each request the engine answers appears here, the window's own too.")
         self.clear_log_button.setEnabled(rows > 0)
