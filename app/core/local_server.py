@@ -95,6 +95,50 @@ def exposure_warning(host: str, port: int, has_key: bool) -> str:
     return reach + key
 
 
+@dataclass(frozen=True)
+class ListenCheck:
+    """What answers at the server's address: this engine ("serving"), nothing ("closed"), or something else."""
+
+    state: str
+    detail: str = ""
+
+
+def check_listening(host: str, port: int, token: str, engine_pid: int, timeout_s: float = 1.0) -> ListenCheck:
+    """Ask whatever listens at host:port for the engine's status with the engine's own token: only the engine that
+    the window uses answers with its pid, so another program on the port is told apart from ours."""
+    import httpx
+
+    connect = LOOPBACK_HOST if _is_wildcard(host) or not host.strip() else host.strip()
+    url = f"http://{_url_host(connect)}:{port}/hearth/v1/status"
+    try:
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+    except httpx.ConnectError:
+        return ListenCheck("closed")
+    except httpx.HTTPError as exc:
+        return ListenCheck("other", f"{type(exc).__name__}: {exc}")
+    try:
+        pid = response.json().get("pid") if response.status_code == 200 else None
+    except ValueError:
+        pid = None
+    if pid == engine_pid:
+        return ListenCheck("serving")
+    return ListenCheck("other", f"HTTP {response.status_code}")
+
+
+def state_sentence(enabled: bool, check: ListenCheck | None, url: str, port: int) -> str:
+    """The Server tab's one line on what is true now: the setting, and what really answers at the address."""
+    state = check.state if check is not None else None
+    if enabled:
+        if state == "serving" or state is None:
+            return f"On: other apps can use the API at {url}."
+        if state == "closed":
+            return f"On, but nothing serves {url} yet: it starts when the engine restarts."
+        return f"Another program answers on port {port}: pick another port (then restart the engine)."
+    if state == "serving":
+        return f"Off, but the engine still serves {url} until it restarts."
+    return "Off: only Hearth's window uses the engine. Turn it on to let other apps in."
+
+
 def new_api_key() -> str:
     """A random key that is easy to tell apart from other services' keys in a client's configuration."""
     return KEY_PREFIX + secrets.token_urlsafe(24)

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.settings_events.setting_changed.connect(self.chat.on_setting_changed)
         self.settings_events.setting_changed.connect(self.server_indicator.on_setting_changed)
         self.server_indicator.clicked.connect(self.show_server)
+        self.server_page.listening_checked.connect(self.server_indicator.set_listening)
         self.training_tab.reattach()  # jobs left running when the app last closed
 
     # -- the menu bar ----------------------------------------------------------------------------------------

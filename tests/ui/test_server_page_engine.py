@@ -1,6 +1,10 @@
 """A real request from the official openai client to the window's engine shows in the Server tab's log, with the
 numbers the engine reported to the client; the window's own replies are logged too, marked as the window's."""
 
+import http.server
+import socket
+import threading
+
 import pytest
 from openai import OpenAI
 
@@ -37,3 +41,50 @@ def test_a_request_from_the_openai_client_and_a_chat_reply_appear_in_the_log(qtb
     qtbot.waitUntil(lambda: log.rowCount() >= 2, timeout=20000)
     assert log.index(0, 2).data().startswith("window")
     assert log.index(0, 5).data() == "16"
+
+
+@pytest.fixture
+def bare_window(qtbot, core):
+    """The window with its engine started, no model loaded."""
+    win, engine = build_window(core)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: engine.supervisor.current() is not None, timeout=90000)
+    yield win
+    engine.shutdown()
+
+
+@pytest.fixture
+def other_program():
+    """Something else answering HTTP on a loopback port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_tab_and_the_status_bar_say_what_really_answers_at_the_address(qtbot, bare_window, other_program):
+    page, indicator, settings = bare_window.server_page, bare_window.server_indicator, bare_window.core.settings
+    settings.set("server_port", _closed_port())
+    settings.set("server_enabled", True)
+    qtbot.waitUntil(lambda: "nothing serves" in page.state_line.text(), timeout=10000)
+    assert indicator.on_button.text().endswith("not serving yet")
+
+    engine_port = int(bare_window.engine.supervisor.current().base_url.rsplit(":", 1)[1])
+    settings.set("server_port", engine_port)  # the engine itself answers there, with its own pid
+    qtbot.waitUntil(lambda: page.state_line.text().startswith("On: other apps can use"), timeout=10000)
+    assert indicator.on_button.text() == f"Server on :{engine_port}"
+
+    settings.set("server_port", other_program)
+    qtbot.waitUntil(lambda: "Another program answers" in page.state_line.text(), timeout=10000)
+    assert indicator.on_button.text() == f"Server: port {other_program} in use"
+    settings.set("server_enabled", False)
+    qtbot.waitUntil(lambda: page.state_line.text().startswith("Off: only"), timeout=10000)
+    assert indicator.isHidden()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -28,6 +29,7 @@ from app.core import local_server
 from app.core.engine.backend import LoadedModelInfo
 from app.core.settings import APP_SECTIONS, ON_ENGINE_LISTEN, SERVER_SECTION, SERVER_SETTINGS
 from app.core.startup import Core
+from app.ui.background import run_in_background
 from app.ui.option_form import OptionForm
 from app.ui.plain_text import plain_label
 from app.ui.server.copy_box import CopyBlock, CopyButton, CopyLine
@@ -49,6 +51,7 @@ def _label(text: str, name: str, wrap: bool = False):
 
 class ServerPage(QWidget):
     restart_requested = Signal()  # the engine should listen again with the saved settings
+    listening_checked = Signal(object)  # a ListenCheck: what answers at the server's address now
 
     def __init__(self, core: Core, engine: Any, events: SettingsEvents, parent: QWidget | None = None):
         super().__init__(parent)
@@ -101,6 +104,11 @@ class ServerPage(QWidget):
         worker.model_loaded.connect(self._on_model_loaded)
         if hasattr(worker, "request_logged"):  # the engine process's controller; the in-thread engine has no API
             worker.request_logged.connect(self.log_request)
+        self.listening: local_server.ListenCheck | None = None  # what answers at the address; None: not known
+        self._checks = 0  # the latest check wins; an older answer is dropped
+        supervisor = getattr(engine, "supervisor", None)
+        if supervisor is not None:
+            supervisor.ready.connect(self.check_listening)  # a (re)started engine may serve a new address
         self._refresh()
         self._update_log_hint()
 
@@ -218,6 +226,8 @@ class ServerPage(QWidget):
         if key in SERVER_SETTINGS:
             if not (key == "server_host" and self.host_problem.isVisible()):
                 self.form.set_value(key, value)
+            if key in ("server_enabled", "server_host", "server_port"):
+                self.check_listening()
             self._refresh()
 
     @Slot(bool)
@@ -249,12 +259,11 @@ class ServerPage(QWidget):
         warning = local_server.exposure_warning(host, port, bool(key))
         self.exposure.setText("⚠ " + warning if warning else "")
         self.exposure.setVisible(bool(warning))
+        self.state_line.setText(local_server.state_sentence(s["server_enabled"], self.listening, url, port))
         if s["server_enabled"]:
-            self.state_line.setText(f"On: other apps can use the API at {url}.")
             self.url_hint.setText(f"The model name is any model in your library, e.g. “{self.model_name}”; "
                                   "it is loaded when a request names it.")
         else:
-            self.state_line.setText("Off: only Hearth's window uses the engine. Turn it on to let other apps in.")
             self.url_hint.setText("Reachable once the server is on.")
         pending = self._server_values() != self.applied
         self.apply_note.setText("Changed: restart the engine to apply." if pending and self.restart_button.isVisible()
@@ -262,6 +271,31 @@ class ServerPage(QWidget):
         self.restart_button.setObjectName("primaryButton" if pending else "")
         self.restart_button.style().unpolish(self.restart_button)
         self.restart_button.style().polish(self.restart_button)
+
+    # -- what really listens --------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.check_listening()
+
+    @Slot()
+    def check_listening(self) -> None:
+        """Ask, off the UI thread, what answers at the server's address; the state line and the status bar follow."""
+        supervisor = getattr(self.engine, "supervisor", None)
+        endpoint = supervisor.current() if supervisor is not None else None
+        if endpoint is None:
+            return
+        self._checks += 1
+        check_id, s = self._checks, self.settings
+        host, port = s["server_host"], s["server_port"]
+        run_in_background(lambda: local_server.check_listening(host, port, endpoint.token, endpoint.pid),
+                          lambda result: self._on_checked(check_id, result))
+
+    def _on_checked(self, check_id: int, result: local_server.ListenCheck) -> None:
+        if not shiboken6.isValid(self) or check_id != self._checks:
+            return
+        self.listening = result
+        self._refresh()
+        self.listening_checked.emit(result)
 
     @Slot()
     def copy_example(self) -> None:

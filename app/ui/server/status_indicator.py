@@ -25,6 +25,7 @@ class ServerIndicator(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
+        self.listening: local_server.ListenCheck | None = None
         for button in (self.open_warning, self.on_button):
             button.setFlat(True)
             button.clicked.connect(self.clicked)
@@ -36,12 +37,28 @@ class ServerIndicator(QWidget):
         if key in SERVER_SETTINGS:
             self.refresh()
 
+    @Slot(object)
+    def set_listening(self, check: local_server.ListenCheck) -> None:
+        """What the Server tab found answering at the address (it checks when the setting or the engine changes)."""
+        self.listening = check
+        self.refresh()
+
     def refresh(self) -> None:
         s = self.settings
         on, host, port = s["server_enabled"], s["server_host"], s["server_port"]
         url = local_server.base_url(host, port)
-        self.on_button.setText(f"Server on :{port}")
-        self.on_button.setToolTip(f"Other apps can use the OpenAI-compatible API at {url}. Click for the Server tab.")
+        state = self.listening.state if self.listening is not None else None
+        if state == "closed":
+            self.on_button.setText(f"Server :{port} not serving yet")
+            self.on_button.setToolTip(f"The server is on, but nothing serves {url} yet: it starts when the engine "
+                                      "restarts. Click for the Server tab.")
+        elif state == "other":
+            self.on_button.setText(f"Server: port {port} in use")
+            self.on_button.setToolTip(f"Another program answers at {url}. Click for the Server tab.")
+        else:
+            self.on_button.setText(f"Server on :{port}")
+            self.on_button.setToolTip(f"Other apps can use the OpenAI-compatible API at {url}. Click for the Server "
+                                      "tab.")
         self.on_button.setVisible(on)
         exposed = on and not local_server.is_loopback(host)
         self.open_warning.setText("⚠ Open to the network")
