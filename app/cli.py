@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     add_training_parsers(sub)
 
     add_monitor_parser(sub)
+    from app.cli_serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
 
     bench_download = bench_sub.add_parser(
         "download", help="download throughput through Hearth vs a plain hf_hub_download, from a local hub"
@@ -151,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_train import run as run_training
 
         return run_training(args)
+    if args.command == "serve":
+        from app.cli_serve import run as run_serve
+
+        return run_serve(args)
     if args.command == "train-worker":
         from app.core.training.worker import main as train_worker
 

@@ -1,12 +1,12 @@
 """Logging for a whole Hearth process, set up once at its start: a rotating log and a crash trace a user can send.
 
-Each kind of process has its own files in the logs folder: `window.log`, `train-worker.log`, and `cli.log` for
-every other command (also those the window runs as children), each with a `<kind>-crash.log` beside it. The
-window and a training job run for hours, so their stories stay readable apart. Two processes of one kind can
-still run at once (two commands, two training jobs), so every line carries its process id. RotatingFileHandler
-does not coordinate processes: when one rotates, another goes on appending to the renamed file until it rotates
-in turn, so nothing is lost; where the rename is refused (Windows, while another process holds the file open)
-the handler keeps appending and tries again with the next line.
+Each kind of process has its own files in the logs folder: `window.log`, `engine.log` (`hearth serve`),
+`train-worker.log`, and `cli.log` for every other command (also those the window runs as children), each with a
+`<kind>-crash.log` beside it. The window and a training job run for hours, so their stories stay readable
+apart. Two processes of one kind can still run at once (two commands, two training jobs), so every line carries
+its process id. RotatingFileHandler does not coordinate processes: when one rotates, another goes on appending to
+the renamed file until it rotates in turn, so nothing is lost; where the rename is refused (Windows, while another
+process holds the file open) the handler keeps appending and tries again with the next line.
 
 Python cannot log any more once native code (llama.cpp, torch) crashes the process, so faulthandler writes every
 thread's Python stack to the crash file at that moment. That file stays open for the life of the process,
@@ -45,6 +45,8 @@ def process_kind(command: str | None) -> str:
     """Which files a `hearth` sub-command writes: the window's, a training worker's, or the commands'."""
     if command in (None, "window-probe"):
         return "window"
+    if command == "serve":
+        return "engine"
     return "train-worker" if command == "train-worker" else "cli"
 
 

@@ -36,6 +36,11 @@ def settings_file() -> Path:
     return root() / "settings.json"
 
 
+def engine_lock_file() -> Path:
+    """engine.json: where the engine serving this data folder listens, and its token (see app/service/lockfile.py)."""
+    return root() / "engine.json"
+
+
 def ui_state_file() -> Path:
     """How the window was left (e.g. a collapsed panel): small, safe to delete, not a setting."""
     return root() / "ui-state.ini"

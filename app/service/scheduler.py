@@ -60,6 +60,7 @@ class JobHandle:
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
+    on_skip: Callable[[JobContext], None] | None = None
 
     def stop(self) -> None:
         """Thread-safe; a queued job is skipped, a running one ends within one token."""
@@ -108,9 +109,12 @@ class Scheduler:
         """Jobs queued and not yet started."""
         return self._waiting
 
-    def submit(self, fn: Callable[[JobContext], Any], label: str = "", *, stop_event: threading.Event | None = None) -> JobHandle:
+    def submit(self, fn: Callable[[JobContext], Any], label: str = "", *, stop_event: threading.Event | None = None,
+               on_skip: Callable[[JobContext], None] | None = None) -> JobHandle:
         """Queue `fn(ctx)` to run on the owner thread. Call from a coroutine to get its events (`handle.events()`);
-        from a plain thread, wait on `handle.done`. Raises QueueFull when `max_queued` jobs are already waiting."""
+        from a plain thread, wait on `handle.done`. Raises QueueFull when `max_queued` jobs are already waiting.
+        `on_skip(ctx)` runs on the owner thread instead of `fn` when the job was stopped before it started (a reply
+        marks its message so)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -122,6 +126,7 @@ class Scheduler:
         handle = JobHandle(next(self._ids), label, loop, asyncio.Queue() if loop else None)
         if stop_event is not None:
             handle.stop_event = stop_event
+        handle.on_skip = on_skip
         self._jobs.put((handle, fn))
         return handle
 
@@ -153,12 +158,17 @@ class Scheduler:
             handle, fn = item
             with self._lock:
                 self._waiting -= 1
+            ctx = JobContext(self.host, self.db, handle.stop_event, handle._deliver)
             if handle.stop_event.is_set():
                 handle.error = JobStopped("stopped before it started")
+                if handle.on_skip is not None:
+                    try:
+                        handle.on_skip(ctx)
+                    except Exception:  # noqa: BLE001 - as for a job: its caller's problem, never the owner's
+                        log.exception("engine job %s (%s): its skip handler failed", handle.id, handle.label)
                 self._finish(handle)
                 continue
             self.running = handle
-            ctx = JobContext(self.host, self.db, handle.stop_event, handle._deliver)
             try:
                 handle.result = fn(ctx)
             except BaseException as exc:  # noqa: BLE001 - a job's failure is its caller's, never the owner's

@@ -14,6 +14,7 @@ from fastapi import Request
 
 from app.core.startup import Core
 from app.service.hub import EventHub
+from app.service.model_jobs import ModelJobs
 from app.service.scheduler import Scheduler
 
 
@@ -24,6 +25,11 @@ class EngineState:
     hub: EventHub = field(default_factory=EventHub)
     token: str = ""  # the internal token (engine.json); always accepted
     api_key: str | None = None  # the user's key for OpenAI clients; None: the /v1 routes need no key
+    jobs: ModelJobs | None = None  # what runs on the owner thread (loads, replies); built from the rest if not given
+
+    def __post_init__(self) -> None:
+        if self.jobs is None:
+            self.jobs = ModelJobs(self.scheduler.host, self.core.db, self.hub)
 
     def token_matches(self, presented: str | None) -> bool:
         return bool(presented) and hmac.compare_digest(presented, self.token)

@@ -46,6 +46,8 @@ class ReplyWriter:
         if len(content) != self.saved_len or fields:
             with self.db.session() as session:
                 msg = session.get(Message, self.message_id)
+                if msg is None:  # its conversation was deleted for good meanwhile: nothing left to keep
+                    return
                 msg.content = content
                 msg.updated_at = utcnow()
                 for key, value in fields.items():

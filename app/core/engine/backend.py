@@ -57,6 +57,9 @@ class Backend(ABC):
         if adapter is not None:
             raise ModelLoadError(f"{self.info.backend} cannot apply LoRA adapters.")
 
+    def clear_cache(self) -> None:
+        """Forget the prompt evaluated last, so the next one is computed in full (the benchmark times that)."""
+
     @abstractmethod
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         """The token ids of these messages once the chat template is applied. Raises ValueError if it fails."""

@@ -119,6 +119,9 @@ class LlamaBackend(Backend):
             load_s=time.perf_counter() - started,
         )
 
+    def clear_cache(self) -> None:
+        self.llm.reset()  # generate() then finds no common prefix to reuse
+
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""

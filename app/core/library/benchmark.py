@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from app.core.engine.backend import Backend, ChatMessage
+from app.core.engine.backend import Backend, ChatMessage, StopCheck
 from app.core.engine.events import Failed, Finished
 from app.core.engine.params import GenerationParams
 
@@ -23,19 +23,27 @@ _PASSAGE = (
 )
 
 
-def benchmark(backend: Backend, *, prompt_tokens: int = 512, gen_tokens: int = 128) -> dict[str, Any]:
+class BenchmarkStopped(Exception):
+    """The benchmark was stopped before it finished; it has no figures."""
+
+
+def benchmark(backend: Backend, *, prompt_tokens: int = 512, gen_tokens: int = 128,
+              should_stop: StopCheck = lambda: False) -> dict[str, Any]:
     text = _PASSAGE
     while backend.count_tokens([ChatMessage("user", text)]) < prompt_tokens:
         text += _PASSAGE
     messages = [ChatMessage("user", text + "\nSummarise the log in a long paragraph.")]
     params = GenerationParams(temperature=0.0, max_tokens=gen_tokens, seed=1)
     finished: Finished | None = None
+    backend.clear_cache()  # a second run would otherwise time a prompt already in the cache
     started = time.perf_counter()
-    for event in backend.stream(messages, params, lambda: False):
+    for event in backend.stream(messages, params, should_stop):
         if isinstance(event, Finished):
             finished = event
         elif isinstance(event, Failed):
             raise RuntimeError(event.message)
+    if finished is not None and finished.finish_reason == "stopped":
+        raise BenchmarkStopped("stopped")
     if finished is None or finished.ttft_s <= 0:
         raise RuntimeError("the benchmark produced no tokens")
     return {

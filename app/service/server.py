@@ -1,0 +1,150 @@
+"""The engine's HTTP server: the app factory, and running it with uvicorn until it is asked to stop.
+
+Asked to stop means SIGTERM, SIGINT (Ctrl-C), or the end of the process given as `parent_pid` (the window that
+started the engine; psutil watches it, so even a SIGKILL of the window ends the engine). Shutting down stops the
+running job (a reply is saved as stopped) and skips the queued ones, waits for the model owner to finish, frees
+the model, removes engine.json and returns 0. The database is closed only once the owner has stopped: it is never
+closed under a running job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.core.training.parent_watch import watch_parent
+from app.service import lockfile
+from app.service.hearth_routes import router as hearth_router
+from app.service.state import EngineState
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+GRACEFUL_S = 5.0  # how long open streams get to end once the engine is asked to stop
+OWNER_STOP_S = 30.0  # how long the model owner gets to finish its job (a load cannot be interrupted)
+
+
+def create_app(state: EngineState, cors_origins: Sequence[str] = ()) -> FastAPI:
+    """The engine's ASGI app: the window's routes, the OpenAI routes, CORS only for the origins given."""
+    app = FastAPI(title="Hearth engine", version=__version__, docs_url=None, redoc_url=None)
+    app.state.engine = state
+    app.include_router(hearth_router)
+    if importlib.util.find_spec("app.service.openai_api") is not None:
+        from app.service.openai_api import router as openai_router
+
+        app.include_router(openai_router)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],
+                           allow_headers=["*"])
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 lets the system pick a free one (`sock.getsockname()[1]` says which)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+class ShutdownRequest:
+    """Asks the server to stop from anywhere (a signal handler, the parent watch thread), also before it runs."""
+
+    def __init__(self, state: EngineState):
+        self.state = state
+        self.reason: str | None = None
+        self.server: uvicorn.Server | None = None
+
+    def __call__(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            log.info("engine stopping: %s", reason)
+        if self.server is not None:
+            self.server.should_exit = True
+        # From a thread of its own: a signal handler may interrupt the main thread inside the scheduler's lock.
+        threading.Thread(target=self.state.scheduler.stop_all, name="stop-jobs", daemon=True).start()
+
+
+class _EngineServer(uvicorn.Server):
+    """uvicorn's server, with two changes: it reports when it listens, and a signal ends it with a clean exit
+    (uvicorn re-raises a caught SIGTERM after its shutdown, which would end the process with that signal)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None], request: ShutdownRequest):
+        super().__init__(config)
+        self.on_ready, self.request = on_ready, request
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self.on_ready()
+
+    def handle_exit(self, sig: int, frame) -> None:
+        super().handle_exit(sig, frame)
+        self.request(signal.Signals(sig).name)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGBREAK,) if hasattr(signal, "SIGBREAK") else ())
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_server(state: EngineState, sock: socket.socket, *, cors_origins: Sequence[str] = (),
+               parent_pid: int | None = None, write_lock: bool = True,
+               on_ready: Callable[[str], None] | None = None, request: ShutdownRequest | None = None) -> int:
+    """Serve on `sock` until asked to stop, then shut down as the module says. `on_ready(url)` is called once it
+    listens (after engine.json is written). Returns the exit status."""
+    host, port = sock.getsockname()[:2]
+    request = request or ShutdownRequest(state)
+    config = uvicorn.Config(create_app(state, cors_origins), log_config=None, access_log=False, ws="none",
+                            lifespan="on", timeout_graceful_shutdown=GRACEFUL_S)
+    written: lockfile.EngineLock | None = None
+
+    def ready() -> None:
+        nonlocal written
+        if write_lock:
+            written = lockfile.new_lock(port, host, state.token, parent_pid)
+            lockfile.write(written)
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        log.info("engine serving on %s (pid %d)", url, os.getpid())
+        if on_ready is not None:
+            on_ready(url)
+
+    server = _EngineServer(config, ready, request)
+    request.server = server
+    if parent_pid is not None:
+        watch_parent(parent_pid, lambda: request(f"its parent process {parent_pid} ended"))
+    try:
+        if request.reason is None:
+            server.run(sockets=[sock])
+    finally:
+        code = shutdown(state)
+        if written is not None:
+            lockfile.remove(written)
+    return code
+
+
+def shutdown(state: EngineState) -> int:
+    """Stop every job, let the running one end, free the model, and close the database once nothing writes."""
+    if not state.scheduler.shutdown(OWNER_STOP_S):
+        log.error("the model owner is still busy after %.0f s; leaving without closing the database", OWNER_STOP_S)
+        return 1
+    state.core.db.close()
+    log.info("engine stopped")
+    return 0
