@@ -112,10 +112,10 @@ def _adapter_dialog(window, which: str, home: str, recording: Recording):
         return dialog
     dialog = tab.open_export(adapter_id)
     dialog.kind.setCurrentIndex(dialog.kind.findData("gguf-q8_0"))
-    _wait(lambda: "gguf-q8_0" in dialog.sizes, 60)
+    _wait(lambda: dialog.sizes is not None, 60)
     out = Path(dialog.out.text())
     dialog.add_to_library.setChecked(False)  # nothing is added to Models by a picture
-    dialog.show_saved(out, dialog.sizes["gguf-q8_0"] or 0, model_id=None)  # the size the merge writes
+    dialog.show_saved(out, dialog.sizes.get("gguf-q8_0") or 0, model_id=None)  # the size the merge writes
     dialog.out.setText(str(out).replace(home, "~/.local/share/Hearth"))
     dialog.out.setCursorPosition(0)
     return dialog

@@ -76,10 +76,16 @@ def _lora_pairs(adapter_path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndar
 
 def merged_gguf_size(base_path: Path, out_type: str) -> int:
     """Bytes of tensor data the merged file will hold (for the disk-space check and the form)."""
+    return merged_gguf_sizes(base_path, (out_type,))[out_type]
+
+
+def merged_gguf_sizes(base_path: Path, out_types: tuple[str, ...] = GGUF_TYPES) -> dict[str, int]:
+    """`merged_gguf_size` for several types from one read of the header (reading it takes seconds: the
+    tokenizer's vocabulary is parsed with it)."""
     import gguf
 
     reader = gguf.GGUFReader(str(base_path))
-    return sum(_nbytes(t, _target_type(t, out_type)) for t in reader.tensors)
+    return {kind: sum(_nbytes(t, _target_type(t, kind)) for t in reader.tensors) for kind in out_types}
 
 
 def _nbytes(tensor, qtype) -> int:

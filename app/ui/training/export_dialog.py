@@ -30,16 +30,21 @@ from app.ui.background import run_in_background
 from app.ui.plain_text import plain_label
 
 
-def _estimated_size(base: ModelRef, kind: str) -> int | None:
-    if kind.startswith("gguf"):
-        from app.core.training.merge import merged_gguf_size
-
-        try:
-            return merged_gguf_size(Path(base.path), kind.split("-", 1)[1])
-        except (OSError, ValueError):
-            return None
+def _estimated_sizes(base: ModelRef) -> dict[str, int | None]:
+    """The size of each export format (every GGUF one from a single read of the base's header)."""
     params = base.info.get("parameters")
-    return int(params) * 2 if params else None
+    sizes: dict[str, int | None] = {kind: None for kind in KINDS}
+    sizes["hf"] = int(params) * 2 if params else None
+    if base.format == "gguf":
+        from app.core.training.merge import merged_gguf_sizes
+
+        gguf_kinds = {kind: kind.split("-", 1)[1] for kind in KINDS if kind.startswith("gguf")}
+        try:
+            found = merged_gguf_sizes(Path(base.path), tuple(gguf_kinds.values()))
+        except (OSError, ValueError):
+            found = {}
+        sizes.update({kind: found.get(qtype) for kind, qtype in gguf_kinds.items()})
+    return sizes
 
 
 class ExportDialog(QDialog):
@@ -51,7 +56,7 @@ class ExportDialog(QDialog):
         self.process: QProcess | None = None
         self.result_path: Path | None = None
         self._buffer, self._stderr, self._failed, self._model_id = b"", b"", None, None
-        self.sizes: dict[str, int | None] = {}  # estimated size per format, once worked out
+        self.sizes: dict[str, int | None] | None = None  # estimated size per format, once worked out
         self.setWindowTitle(f"Export {adapter_name} merged into {base.name}")
         self.resize(640, 300)
 
@@ -111,6 +116,8 @@ class ExportDialog(QDialog):
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.out.textEdited.connect(lambda _text: self.export_button.setEnabled(self.process is None))
         self._kind_changed()
+        # Reading a GGUF's header takes seconds on a slow disk or a busy machine: not on the UI thread.
+        run_in_background(lambda: _estimated_sizes(base), self._show_sizes, lambda _error: self._show_sizes({}))
 
     def selected_kind(self) -> str:
         return self.kind.currentData()
@@ -120,19 +127,18 @@ class ExportDialog(QDialog):
         kind = self.selected_kind()
         self.out.setText(str(default_out(self.adapter_name, kind)))
         self.export_button.setEnabled(self.process is None)
-        if kind in self.sizes:
-            self._show_size(kind, self.sizes[kind])
-            return
-        # Reading a GGUF's tensor table takes seconds on a slow disk or a busy machine: not on the UI thread.
-        self.size_label.setText("Working out the size…")
-        base = self.base
-        run_in_background(lambda: _estimated_size(base, kind), lambda size: self._show_size(kind, size),
-                          lambda _error: self._show_size(kind, None))
+        self._show_size()
 
-    def _show_size(self, kind: str, size: int | None) -> None:
-        self.sizes[kind] = size
-        if kind == self.selected_kind():  # an answer for a format no longer chosen is only kept
-            self.size_label.setText(f"About {format_bytes(size)}." if size else "")
+    def _show_sizes(self, sizes: dict[str, int | None]) -> None:
+        self.sizes = sizes
+        self._show_size()
+
+    def _show_size(self) -> None:
+        if self.sizes is None:
+            self.size_label.setText("Working out the size…")
+            return
+        size = self.sizes.get(self.selected_kind())
+        self.size_label.setText(f"About {format_bytes(size)}." if size else "")
 
     def _browse(self) -> None:
         current = Path(self.out.text())
