@@ -32,7 +32,7 @@ from app.core.training.base_model import has_plain_copy
 from app.core.training.dataset import BuiltDataset, DatasetError, DatasetSpec, build
 from app.core.training.estimate import estimate_job
 from app.core.training.pace import pace_for
-from app.core.training.examples import rated_conversations
+from app.core.training.examples import rated_api_replies, rated_conversations
 from app.core.training.options import TRAINING_OPTIONS
 from app.core.training.tokenizer import TrainingTokenizer
 from app.ui.background import run_in_background
@@ -77,6 +77,9 @@ class NewJobPage(QWidget):
         self.min_rating.addItem("Corrections only", 2)
         self.conversation_counts = plain_label("")
         self.conversation_counts.setObjectName("hint")
+        # Replies other apps got through the API, kept ("Keep API conversations") and rated over /v1/hearth/feedback
+        self.use_api = QCheckBox("Rated API exchanges")
+        self.use_api.toggled.connect(lambda _checked: self._invalidate())
         self.file_paths: list[str] = []
         self.files = QStringListModel(self)
         self.files_view = QListView()
@@ -117,7 +120,10 @@ class NewJobPage(QWidget):
         row.addWidget(self.use_conversations)
         row.addWidget(self.min_rating, 1)
         left.addLayout(row)
-        left.addWidget(self.conversation_counts)
+        counts_row = QHBoxLayout()
+        counts_row.addWidget(self.conversation_counts, 1)
+        counts_row.addWidget(self.use_api)
+        left.addLayout(counts_row)
         left.addWidget(plain_label("JSONL files (OpenAI, ShareGPT or Alpaca; detected per line)"))
         files_row = QHBoxLayout()
         files_row.addWidget(self.files_view, 1)
@@ -213,6 +219,8 @@ class NewJobPage(QWidget):
     def refresh_counts(self) -> None:
         with self.core.db.session() as session:
             rated = rated_conversations(session)
+            api = rated_api_replies(session)
+        self.use_api.setText(f"Rated API exchanges ({api})")
         replies = sum(n for _, _, n in rated)
         self.conversation_counts.setText(
             f"{replies} rated repl{'y' if replies == 1 else 'ies'} in {len(rated)} conversation"
@@ -247,6 +255,7 @@ class NewJobPage(QWidget):
         options = self.form.values()
         return DatasetSpec(
             conversations=self.use_conversations.isChecked(), min_rating=self.min_rating.currentData(),
+            api_conversations=self.use_api.isChecked(),
             jsonl_files=list(self.file_paths), writing_folder=self.writing.text().strip() or None,
             max_length=options["max_length"], overflow=options["overflow"], seed=options["seed"],
         )
