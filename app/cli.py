@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     bench_chat.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
     bench_chat.add_argument("--tokens", type=int, default=200, help="tokens generated per reply (default 200)")
     bench_chat.add_argument("--rounds", type=int, default=3, help="measured rounds of each (default 3)")
+    bench_api = bench_sub.add_parser("api", help="the OpenAI API: Hearth vs llama_cpp.server vs a raw loop, "
+                                     "one client and several at once")
+    bench_api.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
+    bench_api.add_argument("--tokens", type=int, default=128, help="tokens generated per reply (default 128)")
+    bench_api.add_argument("--rounds", type=int, default=3, help="alternating rounds of each (default 3)")
+    bench_api.add_argument("--clients", type=int, default=8, help="clients at once in the load part (default 8)")
 
     from app.cli_models import add_parser as add_models_parser
 
@@ -138,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.bench.monitor_bench import main as bench_monitor
 
         return bench_monitor(args.seconds)
+    if args.command == "bench" and args.bench_what == "api":
+        from app.bench.api_bench import run as bench_api
+
+        return bench_api(args)
     if args.command == "bench":
         from app.bench.chat_bench import run
 
