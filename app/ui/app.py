@@ -39,8 +39,10 @@ def keep_server_running(core: Core) -> bool:
 def build_window(core: Core) -> tuple[MainWindow, EngineController]:
     """The window and its engine: an engine already serving this data folder is joined, else one is started (in
     the background: the window shows at once). `engine.shutdown()` stops the engine if this window started it."""
-    engine = EngineController(core.db, keep_running=keep_server_running(core))
+    engine = EngineController(core.db, keep_running=keep_server_running(core), start=False)
     window = MainWindow(core, engine)
+    # Once the event loop runs (after show): a starting engine's imports must not slow the window's first paint.
+    QTimer.singleShot(0, engine.start)
     return window, engine
 
 
@@ -70,7 +72,7 @@ class _IdleRssProbe(QObject):
 
     def __init__(self, window: MainWindow, app: QApplication):
         super().__init__(window)
-        self.app = app
+        self.app, self.window = app, window
         window.engine.worker.model_loaded.connect(self.loaded)
         load_default_model(window)
 
@@ -82,7 +84,9 @@ class _IdleRssProbe(QObject):
     def report(self) -> None:
         import psutil
 
-        print(f"IDLE_RSS {psutil.Process().memory_info().rss}", flush=True)
+        engine_pid = self.window.engine.pid
+        engine_rss = psutil.Process(engine_pid).memory_info().rss if engine_pid else 0
+        print(f"IDLE_RSS {psutil.Process().memory_info().rss} {engine_rss}", flush=True)
         self.app.quit()
 
 

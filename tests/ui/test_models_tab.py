@@ -182,7 +182,7 @@ def test_remove_deletes_a_loaded_models_file_only_after_the_engine_unloaded_it(
     def unlink(self, *args, **kwargs):
         if str(self) == str(copy.resolve()):
             order.append("file deleted")
-            backend_when_deleted.append(worker.host.backend)
+            backend_when_deleted.append(window.engine.status()["loaded_model"])  # the engine's own word
         return real_unlink(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "unlink", unlink)

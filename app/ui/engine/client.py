@@ -13,6 +13,11 @@ from collections.abc import Callable
 from app.ui.engine.supervisor import Endpoint
 
 
+# Plain HTTP on loopback: no proxy from the environment (HTTP_PROXY must not route the window's own engine), and no
+# TLS context (building one loads the CA bundle, tens of milliseconds on every request).
+LOOPBACK_CLIENT = {"trust_env": False, "verify": False}
+
+
 class EngineRequestError(Exception):
     """The engine answered, but with an error (its message is for a person)."""
 
@@ -47,7 +52,8 @@ class Stream:
         from httpx_sse import connect_sse
 
         timeout = httpx.Timeout(10.0, read=None)
-        with httpx.Client(base_url=endpoint.base_url, headers=endpoint.headers(), timeout=timeout) as client:
+        with httpx.Client(base_url=endpoint.base_url, headers=endpoint.headers(), timeout=timeout,
+                          **LOOPBACK_CLIENT) as client:
             with self._lock:
                 if self.closed:
                     return
@@ -94,7 +100,8 @@ def call(endpoint: Endpoint, method: str, path: str, body: dict | None = None, t
     """A plain JSON call (status, stop)."""
     import httpx
 
-    r = httpx.request(method, endpoint.base_url + path, json=body, headers=endpoint.headers(), timeout=timeout)
+    r = httpx.request(method, endpoint.base_url + path, json=body, headers=endpoint.headers(), timeout=timeout,
+                      **LOOPBACK_CLIENT)
     if r.status_code != 200:
         raise EngineRequestError(error_text(r))
     return r.json()

@@ -141,6 +141,11 @@ class EngineController(QObject):
         self._submit(_Request("compare", model, request_id=request_id), "/hearth/v1/compare", body,
                      frozenset({"comparison_finished", "comparison_failed"}))
 
+    def start(self) -> None:
+        """Join or start the engine now, in the background (a request would also start it)."""
+        if not self._closing:
+            self.supervisor.start()
+
     def status(self, timeout: float = 10.0) -> dict:
         """The engine's own account (GET /hearth/v1/status): pid, loaded model, state, queue. Blocks: for tests,
         the CLI and the benchmark, not for the event loop."""
@@ -236,18 +241,26 @@ class EngineController(QObject):
         if mapped is None:
             return
         name, args = mapped
-        self._track(name, args, request)
-        getattr(self.worker, name).emit(*args)
+        if self._track(name, args, request):
+            getattr(self.worker, name).emit(*args)
 
-    def _track(self, name: str, args: tuple, request: _Request | None) -> None:
+    def _track(self, name: str, args: tuple, request: _Request | None) -> bool:
+        """Keep what the window must know about the engine; False when the event says nothing new."""
         if name == "load_started":
             self._loading = args[0]
         elif name in ("model_loaded", "model_failed"):
             self._loading = None
         elif name == "loaded_model_changed":
+            if args[0] is None and self.loaded_model_id is None:
+                return False  # already said (a release answers with the unload first, see below)
             self.loaded_model_id = args[0]
             if args[0] is not None:
                 self._clear_crash_mark(args[0])
+        elif name == "model_released" and self.loaded_model_id == args[0]:
+            # The unload reaches the window on the engine-wide stream, the release on its own: whoever waits for
+            # the release to delete the files must already have heard that the model is gone.
+            self.loaded_model_id = None
+            self.worker.loaded_model_changed.emit(None)
         elif name == "reply_started":
             self.busy_ids.add(args[0])
             if request is not None:
@@ -256,6 +269,7 @@ class EngineController(QObject):
             self._received.setdefault(args[0], []).append(args[1])
         elif name in ("reply_finished", "reply_failed"):
             self._reply_over(args[0])
+        return True
 
     def _reply_over(self, mid: int) -> None:
         self.busy_ids.discard(mid)

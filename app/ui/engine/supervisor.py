@@ -144,15 +144,23 @@ class EngineSupervisor(QObject):
         args = ["serve", "--port", "0", "--lock"]
         if not self.keep_running:
             args += ["--parent-pid", str(os.getpid())]
-        proc = subprocess.Popen(app_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=child_env(), text=True, encoding="utf-8",
-                                errors="replace", start_new_session=True)
-        self._process = proc
+        with self._lock:  # a window closing meanwhile either sees this process (and stops it) or refuses it
+            if self._closing:
+                raise EngineUnavailable("The window is closing.")
+            proc = subprocess.Popen(app_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, env=child_env(), text=True, encoding="utf-8",
+                                    errors="replace", start_new_session=True)
+            self._process = proc
         threading.Thread(target=self._read_stderr, args=(proc,), name="engine-stderr", daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
+            if self._closing:
+                raise EngineUnavailable("The window is closing.")
             if proc.poll() is not None:
-                raise EngineUnavailable(f"The engine stopped while starting (exit code {proc.returncode}).")
+                time.sleep(0.1)  # let the stderr reader take its last words
+                last = next((line for line in reversed(self.stderr_tail) if line.strip()), "")
+                raise EngineUnavailable(f"The engine stopped while starting ({exit_description(proc.returncode)})"
+                                        + (f": {last.strip()}" if last else "."))
             lock = lockfile.read()
             if lock is not None and lock.pid == proc.pid and lockfile.answers(lock):
                 ep = endpoint_of(lock)
@@ -210,7 +218,7 @@ class EngineSupervisor(QObject):
         with self._lock:
             self._closing = True
             self._lock.notify_all()
-        proc = self._process
+            proc = self._process
         if proc is None or self.joined or not stop_owned or proc.poll() is not None:
             return
         proc.terminate()
