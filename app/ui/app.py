@@ -29,17 +29,29 @@ def apply_theme(app: QApplication) -> None:
     app.setStyleSheet(theme_style_sheet())
 
 
-def keep_server_running(core: Core) -> bool:
+def _setting(core: Core, key: str, default):
     try:
-        return bool(core.settings["server_keep_running"])
+        return core.settings[key]
     except KeyError:
-        return False
+        return default
+
+
+def keep_server_running(core: Core) -> bool:
+    return bool(_setting(core, "server_keep_running", False))
+
+
+def server_address(core: Core) -> tuple[str, int] | None:
+    """Where the engine listens when it also serves other apps (the Server tab), else None (a free loopback port)."""
+    if not _setting(core, "server_enabled", False):
+        return None
+    return str(_setting(core, "server_host", "127.0.0.1")), int(_setting(core, "server_port", 8760))
 
 
 def build_window(core: Core) -> tuple[MainWindow, EngineController]:
     """The window and its engine: an engine already serving this data folder is joined, else one is started (in
     the background: the window shows at once). `engine.shutdown()` stops the engine if this window started it."""
-    engine = EngineController(core.db, keep_running=keep_server_running(core), start=False)
+    engine = EngineController(core.db, keep_running=keep_server_running(core), start=False,
+                              listen=lambda: server_address(core))
     window = MainWindow(core, engine)
     # Once the event loop runs (after show): a starting engine's imports must not slow the window's first paint.
     QTimer.singleShot(0, engine.start)
@@ -109,9 +121,10 @@ def run_window(probe: str | None = None) -> int:
     else:
         QTimer.singleShot(0, lambda: load_default_model(window))
         QTimer.singleShot(0, window.models_tab.resume_downloads)  # what was cut by closing or a crash goes on
-    app.aboutToQuit.connect(engine.shutdown)  # returns once an engine this window started has exited
+    # Returns once an engine this window started has exited, unless the user keeps it serving (read at closing).
+    app.aboutToQuit.connect(lambda: engine.shutdown(stop_engine=not keep_server_running(core)))
     code = app.exec()
-    engine.shutdown()
+    engine.shutdown(stop_engine=not keep_server_running(core))
     core.db.close()
     return code
 

@@ -51,8 +51,8 @@ def test_sigkill_of_the_engine_mid_reply_keeps_the_text_and_the_next_reply_works
     assert chat.composer.button.text() == "Send"
 
     notice = window.engine_notice
-    assert notice.isVisible() and "SIGKILL" in notice.label.text() and "engine stopped" in notice.label.text()
-    assert crashed.args[0] == notice.label.text()
+    assert notice.isVisible() and "SIGKILL" in notice.label.full and "engine stopped" in notice.label.full
+    assert crashed.args[0] == notice.label.full == notice.label.toolTip()
     notice.details_button.click()
     assert notice.dialog.isVisible() and notice.dialog.text.toPlainText() == crashed.args[1]
     notice.dialog.close()
@@ -87,7 +87,7 @@ def test_a_model_that_aborts_the_engine_while_loading_is_marked_and_not_loaded_a
         summary, details = crashed.args
         assert "while loading Crasher" in summary and "SIGABRT" in summary
         assert "aborting on purpose" in details  # the engine's own last words
-        assert win.isVisible() and win.engine_notice.label.text() == summary
+        assert win.isVisible() and win.engine_notice.label.full == summary
         with core.db.session() as session:
             assert get_model(session, crasher_id).load_crashed_at is not None
         library = win.models_tab.library.model

@@ -128,3 +128,37 @@ def test_keep_running_leaves_the_engine_serving_after_the_window_closes(qtbot, c
     assert json.loads(paths.engine_lock_file().read_text())["started_by"] is None  # no parent watch: it stays
     os.kill(pid, signal.SIGTERM)
     assert wait_for(lambda: not lockfile.pid_running(pid), 30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_with_the_server_on_the_engine_listens_on_its_port_and_restarts_on_a_new_one(qtbot, core, hearth_home, reaper):
+    import socket
+
+    first = _free_port()
+    core.settings.set("server_enabled", True)
+    core.settings.set("server_port", first)
+    win, engine = build_window(core)
+    qtbot.addWidget(win)
+    try:
+        qtbot.waitUntil(lambda: engine.pid is not None, timeout=60000)
+        assert lockfile.read().port == first and engine.supervisor.serve_problem is None
+        old = engine.pid
+
+        taken = socket.create_server(("127.0.0.1", 0))  # the next port is busy: the window still gets its engine
+        with taken:
+            core.settings.set("server_port", taken.getsockname()[1])
+            engine.restart()
+            qtbot.waitUntil(lambda: engine.pid not in (None, old), timeout=60000)
+            assert not lockfile.pid_running(old)
+            assert lockfile.read().port not in (first, taken.getsockname()[1])
+            assert "cannot listen" in engine.supervisor.serve_problem
+    finally:
+        win.close()
+        engine.shutdown()

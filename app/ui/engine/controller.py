@@ -79,11 +79,11 @@ class EngineController(QObject):
     _ended = Signal(int, object)  # request key, None or the exception that ended it
 
     def __init__(self, db: Database, parent: QObject | None = None, *, keep_running: bool = False,
-                 start: bool = True):
+                 start: bool = True, listen=None):
         super().__init__(parent)
         self.db = db
         self.worker = EngineWorker(self)
-        self.supervisor = EngineSupervisor(self, keep_running=keep_running)
+        self.supervisor = EngineSupervisor(self, keep_running=keep_running, listen=listen)
         self.supervisor.crashed.connect(self._on_crashed)
         self.supervisor.ready.connect(self._follow_events)
         self._event.connect(self._dispatch)
@@ -145,6 +145,10 @@ class EngineController(QObject):
         """Join or start the engine now, in the background (a request would also start it)."""
         if not self._closing:
             self.supervisor.start()
+
+    def restart(self) -> None:
+        """Start the engine again (the Server settings changed); a reply in progress ends as interrupted."""
+        self.supervisor.restart()
 
     def status(self, timeout: float = 10.0) -> dict:
         """The engine's own account (GET /hearth/v1/status): pid, loaded model, state, queue. Blocks: for tests,
@@ -329,10 +333,9 @@ class EngineController(QObject):
         loading = self._loading
         if loading is not None:
             self._mark_crashed(loading)
-            summary = (f"The engine stopped while loading {loading.name} ({how}); it will not be loaded "
-                       "automatically again. The next request starts a new engine.")
+            summary = f"The engine stopped while loading {loading.name} ({how}); it won't be loaded at start again."
         else:
-            summary = f"The engine stopped unexpectedly ({how}); the next request starts a new one."
+            summary = f"The engine stopped ({how}); the next request restarts it."
         self._loading = None
         self._engine_gone()
         self.last_crash = (summary, details)
@@ -371,7 +374,7 @@ class EngineController(QObject):
                 msg.status, msg.error, msg.owner_pid = MessageStatus.ERROR, message, None
 
     # -- closing ----------------------------------------------------------------------------------------------
-    def shutdown(self, timeout_ms: int = 15000, stop_engine: bool = True) -> None:
+    def shutdown(self, timeout_ms: int = 15000, stop_engine: bool | None = None) -> None:
         """Stop this window's replies (each is saved as stopped), then stop the engine this window started and
         wait for it to exit, so the database is never closed under a running job. A joined engine stays."""
         if self._closing:
@@ -381,7 +384,8 @@ class EngineController(QObject):
         self._closing = True
         if self._events_stream is not None:
             self._events_stream.close()
-        self.supervisor.shutdown(stop_owned=stop_engine and not self.supervisor.keep_running,
-                                 timeout_s=timeout_ms / 1000)
+        if stop_engine is None:
+            stop_engine = not self.supervisor.keep_running
+        self.supervisor.shutdown(stop_owned=stop_engine, timeout_s=timeout_ms / 1000)
         for request in list(self._requests.values()):
             request.stream.close()

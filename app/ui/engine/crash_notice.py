@@ -3,10 +3,10 @@ stderr lines (what a bug report needs). It goes away once a fresh engine has loa
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from app.ui.plain_text import plain_label
 
@@ -38,6 +38,36 @@ class EngineDetailsDialog(QDialog):
         self.text.copy()
 
 
+class ElidedLabel(QLabel):
+    """One line that ends in "…" when the status bar is narrower than the sentence (the tooltip has all of it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def set_full_text(self, text: str) -> None:
+        self.full = text
+        self.setToolTip(text)
+        self.updateGeometry()
+        self._elide()
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance(self.full) + 24, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(200, self.sizeHint().width()), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        room = self.width() - 24  # the style sheet pads the label by 10 px a side
+        self.setText(self.fontMetrics().elidedText(self.full, Qt.TextElideMode.ElideRight, max(0, room)))
+
+
 class EngineCrashNotice(QWidget):
     """Hidden until the engine dies."""
 
@@ -48,9 +78,8 @@ class EngineCrashNotice(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        self.label: QLabel = plain_label("")
+        self.label = ElidedLabel()
         self.label.setObjectName("statusAlert")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details_button = QPushButton("Details…")
         self.details_button.setObjectName("statusLink")
         self.details_button.setFlat(True)
@@ -65,8 +94,7 @@ class EngineCrashNotice(QWidget):
     @Slot(str, str)
     def show_crash(self, summary: str, details: str) -> None:
         self.summary, self.details = summary, details
-        self.label.setText(summary)
-        self.label.setToolTip(summary)
+        self.label.set_full_text(summary)
         self.show()
 
     @Slot()

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -58,9 +59,14 @@ class EngineSupervisor(QObject):
     # How it ended ("aborted, SIGABRT"), and the engine's last stderr lines (the "Details…" text).
     crashed = Signal(str, str)
 
-    def __init__(self, parent: QObject | None = None, keep_running: bool = False):
+    def __init__(self, parent: QObject | None = None, keep_running: bool = False,
+                 listen: Callable[[], tuple[str, int] | None] | None = None):
         super().__init__(parent)
         self.keep_running = keep_running  # start without a parent watch: the engine outlives the window
+        # Where the engine should listen when it also serves other apps (the Server settings), else None: a free
+        # loopback port that only this window knows.
+        self.listen = listen or (lambda: None)
+        self.serve_problem: str | None = None  # why the engine could not listen where the settings say
         self._lock = threading.Condition()
         self._endpoint: Endpoint | None = None
         self._process: subprocess.Popen | None = None
@@ -137,11 +143,23 @@ class EngineSupervisor(QObject):
         return ep
 
     def _spawn(self) -> Endpoint:
+        self.serve_problem = None
+        listen = self.listen()
+        if listen is None:
+            return self._spawn_on("127.0.0.1", 0)
+        try:
+            return self._spawn_on(*listen)
+        except EngineUnavailable as exc:  # e.g. the port is taken: the window still gets its engine
+            self.serve_problem = str(exc)
+            log.warning("the engine could not serve on %s:%s (%s); it listens on a free loopback port", *listen, exc)
+            return self._spawn_on("127.0.0.1", 0)
+
+    def _spawn_on(self, host: str, port: int) -> Endpoint:
         from app.service import lockfile
 
         self.joined = False
         self.stderr_tail.clear()
-        args = ["serve", "--port", "0", "--lock"]
+        args = ["serve", "--host", host, "--port", str(port), "--lock"]
         if not self.keep_running:
             args += ["--parent-pid", str(os.getpid())]
         with self._lock:  # a window closing meanwhile either sees this process (and stops it) or refuses it
@@ -211,6 +229,29 @@ class EngineSupervisor(QObject):
             time.sleep(0.05)
         return False
 
+    def restart(self) -> None:
+        """Stop the engine this window started and start it again (it then listens where the settings now say).
+        In the background; requests made meanwhile wait for the new engine. A joined engine is not touched."""
+        if self.joined or self._closing:
+            return
+
+        def again() -> None:
+            with self._lock:
+                proc, self._endpoint = self._process, None  # forgotten first: its exit is not a crash
+                if self._starting:
+                    return
+                self._starting, self._error = True, None
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            self._bring_up()
+
+        threading.Thread(target=again, name="engine-restart", daemon=True).start()
+
     # -- stopping ---------------------------------------------------------------------------------------------
     def shutdown(self, stop_owned: bool = True, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop the engine this window started (SIGTERM: its running reply is saved as stopped), unless asked to
@@ -238,6 +279,6 @@ def exit_description(code: int) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return {"SIGKILL": "killed, possibly for lack of memory", "SIGABRT": "aborted",
-                "SIGSEGV": "crashed"}.get(name, name) + f", {name}"
+        meaning = {"SIGKILL": "killed, maybe out of memory", "SIGABRT": "aborted", "SIGSEGV": "crashed"}.get(name)
+        return f"{name}: {meaning}" if meaning else name
     return f"exit code {code}"
