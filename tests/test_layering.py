@@ -37,7 +37,8 @@ def test_the_window_does_not_import_the_hub_client_at_start():
 
 
 def test_the_training_tab_leaves_torch_to_the_training_child(tmp_path):
-    """Opening the Training tab and previewing a dataset needs no torch, transformers, peft or bitsandbytes."""
+    """Opening the Training tab and previewing a dataset needs no torch, transformers, peft or bitsandbytes, and no
+    llama_cpp either: the preview tokenizes GGUF text in the engine process."""
     code = (
         "import os, sys\n"
         "from PySide6.QtWidgets import QApplication\n"
@@ -50,13 +51,16 @@ def test_the_training_tab_leaves_torch_to_the_training_child(tmp_path):
         "import time\n"
         "end = time.time() + 60\n"
         "while time.time() < end and page.building: app.processEvents(); time.sleep(0.02)\n"
-        "print(sorted(m for m in ('torch','transformers','peft','bitsandbytes') if m in sys.modules))\n"
+        "print(page.summary.text().replace(chr(10), ' '))\n"
+        "print(sorted(m for m in ('torch','transformers','peft','bitsandbytes','llama_cpp') if m in sys.modules))\n"
         "engine.shutdown(); win.close()\n"
     )
     env = {**__import__("os").environ, "HEARTH_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    summary, modules = out.stdout.strip().splitlines()[-2:]
+    assert modules == "[]"
+    assert "could not be built" not in summary and "Building" not in summary, summary  # the preview answered
 
 
 def test_the_window_code_never_imports_the_benchmarks_or_the_test_hub():

@@ -8,7 +8,11 @@ from tests.helpers.engines import engines_under, kill_all
 
 @pytest.fixture(autouse=True)
 def no_engine_left_behind():
+    from app.core.training import tokenizer
+
+    provider = tokenizer.gguf_vocab_provider
     yield
+    tokenizer.gguf_vocab_provider = provider  # a window's engine tokenizer never outlives its test
     left = engines_under()
     if left:
         from tests.helpers.waiting import wait_for

@@ -9,6 +9,7 @@ Neither needs torch or transformers.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,27 +85,47 @@ class TrainingTokenizer:
         return Encoded(ids, labels)
 
 
-def _for_gguf(path: Path) -> TrainingTokenizer:
+@dataclass
+class GGUFVocab:
+    """llama.cpp's tokenizer of a GGUF file: what a training tokenizer needs of it."""
+
+    encode: Callable[[str], list[int]]  # text to ids, special tokens parsed, no BOS added
+    bos_id: int  # -1 when the model has none
+    bos_text: str
+    eos_text: str
+    keep: object = None  # whatever must stay alive while `encode` is used
+
+
+def llama_vocab(path: Path) -> GGUFVocab:
+    """The vocabulary loaded here, without weights (a fraction of a second)."""
     from llama_cpp import Llama
 
-    from app.core.engine.gguf_check import inspect_gguf
-
-    info = inspect_gguf(path)
     llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
 
     def text_of(token: int) -> str:
         return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
 
-    bos = llm.token_bos()
-    template = ChatTemplate(info.chat_template, bos_token=text_of(bos), eos_token=text_of(llm.token_eos()),
-                            origin="tokenizer.chat_template in the model file")
-    add_bos = bool(info.metadata.get("tokenizer.ggml.add_bos_token", False))
-
     def encode(text: str) -> list[int]:
         return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
-    tok = TrainingTokenizer(encode, template, bos if bos >= 0 else None, add_bos, path.name)
-    tok._keep = llm  # the vocabulary lives as long as the tokenizer
+    return GGUFVocab(encode, llm.token_bos(), text_of(llm.token_bos()), text_of(llm.token_eos()), llm)
+
+
+# Where GGUF vocabularies come from. The window's process never loads llama.cpp: it sets this to ask its engine
+# (app/ui/engine/remote_vocab.py), which tokenizes with the same llama.cpp vocabulary.
+gguf_vocab_provider: Callable[[Path], GGUFVocab] = llama_vocab
+
+
+def _for_gguf(path: Path) -> TrainingTokenizer:
+    from app.core.engine.gguf_check import inspect_gguf
+
+    info = inspect_gguf(path)
+    vocab = gguf_vocab_provider(path)
+    template = ChatTemplate(info.chat_template, bos_token=vocab.bos_text, eos_token=vocab.eos_text,
+                            origin="tokenizer.chat_template in the model file")
+    add_bos = bool(info.metadata.get("tokenizer.ggml.add_bos_token", False))
+    tok = TrainingTokenizer(vocab.encode, template, vocab.bos_id if vocab.bos_id >= 0 else None, add_bos, path.name)
+    tok._keep = vocab  # the vocabulary lives as long as the tokenizer
     return tok
 
 

@@ -192,12 +192,12 @@ class EngineController(QObject):
             log.exception("engine request %s failed", path)
             self._ended.emit(key, EngineRequestError(f"The request to the engine failed ({exc})."))
 
-    def _post_stop(self, message_id: int) -> None:
+    def _post_stop(self, message_id: int, timeout: float = 10.0) -> None:
         endpoint = self.supervisor.current()
         if endpoint is None:
             return
         try:
-            call(endpoint, "POST", f"/hearth/v1/replies/{message_id}/stop")
+            call(endpoint, "POST", f"/hearth/v1/replies/{message_id}/stop", timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - a stop that cannot be delivered: the engine is gone or done
             log.info("stop of reply %s not delivered: %s", message_id, exc)
 
@@ -379,8 +379,11 @@ class EngineController(QObject):
         wait for it to exit, so the database is never closed under a running job. A joined engine stays."""
         if self._closing:
             return
+        from app.ui.engine import remote_vocab
+
+        remote_vocab.uninstall(self)
         for mid in list(self.busy_ids):
-            self._post_stop(mid)
+            self._post_stop(mid, timeout=2.0)
         self._closing = True
         if self._events_stream is not None:
             self._events_stream.close()

@@ -203,7 +203,7 @@ class EngineSupervisor(QObject):
             time.sleep(0.5)
             if self._closing:
                 return
-        self._gone(pid, "it stopped")
+        self._gone(pid, "stopped outside this window")
 
     def _gone(self, pid: int, how: str) -> None:
         with self._lock:
