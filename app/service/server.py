@@ -27,6 +27,7 @@ from app.core.training.parent_watch import watch_parent
 from app.service import lockfile
 from app.service.hearth_routes import router as hearth_router
 from app.service.state import EngineState
+from app.service.vocab_routes import router as vocab_router
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def create_app(state: EngineState, cors_origins: Sequence[str] = ()) -> FastAPI:
     app = FastAPI(title="Hearth engine", version=__version__, docs_url=None, redoc_url=None)
     app.state.engine = state
     app.include_router(hearth_router)
+    app.include_router(vocab_router)  # the window's dataset preview tokenizes here (its process has no llama.cpp)
     if importlib.util.find_spec("app.service.openai_api") is not None:
         from app.service.openai_api import router as openai_router
 
