@@ -39,6 +39,7 @@ router = APIRouter(prefix="/v1")
 
 KEEP_SETTING = "server_keep_api_conversations"
 RETRY_AFTER_S = 5
+CLIENT_GONE = 499  # the request log's status for a client that left before its answer (nginx's convention)
 PING_S = 15  # a comment line now and then keeps proxies from closing a stream that waits in the queue
 # What a request does not say is Hearth's usual setting, except the repeat penalty: OpenAI has none (it has
 # presence and frequency penalties), so an OpenAI client gets none unless it asks (`repeat_penalty` in extra_body).
@@ -121,7 +122,8 @@ async def _generate(request: Request, kind: type) -> Any:
     if final is None or final["event"] == "error":
         return _refusal(request, _job_error(final, handle), target.name)
     usage = _usage(final)
-    _log(request, 200, first["model"], usage, final["tokens_per_s"])
+    gone = final["finish_reason"] == "stopped"  # only a disconnect stops an API job
+    _log(request, CLIENT_GONE if gone else 200, first["model"], usage, final["tokens_per_s"])
     return _response(first, text, final, usage, chat)
 
 
@@ -151,6 +153,8 @@ async def _stop_on_disconnect(request: Request, handle: JobHandle) -> None:
 
 
 def _job_error(event: dict | None, handle: JobHandle) -> APIError:
+    if event is None and handle.stop_event.is_set():  # the client left while it waited: nobody reads this
+        return APIError(CLIENT_GONE, "The client closed the request before it was answered.", code="client_gone")
     if event is None:  # the job raised instead of reporting: a bug, logged by the scheduler
         return APIError(500, f"The request failed inside the engine ({handle.error!r}); see the engine's log.",
                         type="server_error")

@@ -35,7 +35,7 @@ class Engine:
         from openai import OpenAI
 
         key = (self.api_key or "no-key") if key == "unset" else key
-        return OpenAI(base_url=self.v1, api_key=key, max_retries=0, timeout=120, **kwargs)
+        return OpenAI(base_url=self.v1, api_key=key, **{"max_retries": 0, "timeout": 120, **kwargs})
 
     @property
     def token(self) -> str:

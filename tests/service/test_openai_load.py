@@ -63,6 +63,24 @@ def test_a_client_that_disconnects_mid_stream_frees_the_engine(engine):
         db.close()
 
 
+def test_a_client_that_gives_up_on_a_plain_request_frees_the_engine_too(engine):
+    impatient = engine.client(timeout=2.0)
+    with pytest.raises(openai.APITimeoutError):  # it closes the connection when its timeout passes
+        impatient.chat.completions.create(model=STARTER, messages=QUESTION, max_tokens=LONG,
+                                          extra_body={"ignore_eos": True, "seed": 77})
+    started = time.monotonic()
+    reply = engine.client().chat.completions.create(model=STARTER, messages=QUESTION, max_tokens=2)
+    assert reply.choices and time.monotonic() - started < 15
+    db = Database.open(engine.home / "hearth.sqlite3")
+    try:
+        with db.session() as s:
+            left = [m for m in s.scalars(select(Message).where(Message.finish_reason == "stopped"))
+                    if m.params.get("seed") == 77]
+            assert len(left) == 1 and left[0].completion_tokens < 400  # about two seconds' worth, not 4000
+    finally:
+        db.close()
+
+
 def test_eight_clients_at_once_are_all_answered_with_their_own_text(engine, llama):
     def ask(word: str) -> str:
         client = engine.client()
