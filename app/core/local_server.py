@@ -129,7 +129,9 @@ def state_sentence(enabled: bool, check: ListenCheck | None, url: str, port: int
     """The Server tab's one line on what is true now: the setting, and what really answers at the address."""
     state = check.state if check is not None else None
     if enabled:
-        if state == "serving" or state is None:
+        if state is None:  # not checked yet: the engine is starting, or was just asked to
+            return f"On: the API will be at {url} once the engine is up."
+        if state == "serving":
             return f"On: other apps can use the API at {url}."
         if state == "closed":
             return f"On, but nothing serves {url} yet: it starts when the engine restarts."

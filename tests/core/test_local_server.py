@@ -40,6 +40,7 @@ def test_the_state_line_says_what_really_answers():
     assert "nothing serves" in ls.state_sentence(True, closed, url, 8760)
     assert "Another program answers on port 8760" in ls.state_sentence(True, other, url, 8760)
     assert ls.state_sentence(False, serving, url, 8760).startswith("Off, but the engine still serves")
+    assert "once the engine is up" in ls.state_sentence(True, None, url, 8760)
     assert ls.state_sentence(False, closed, url, 8760).startswith("Off: only Hearth's window")
 
 

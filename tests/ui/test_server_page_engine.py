@@ -6,7 +6,8 @@ import socket
 import threading
 
 import pytest
-from openai import OpenAI
+from openai import AuthenticationError, OpenAI
+from PySide6.QtCore import QPoint, Qt
 
 from app.ui.app import build_window, load_default_model
 from tests.helpers.chat_window import send, set_params
@@ -88,3 +89,28 @@ def test_the_tab_and_the_status_bar_say_what_really_answers_at_the_address(qtbot
     settings.set("server_enabled", False)
     qtbot.waitUntil(lambda: page.state_line.text().startswith("Off: only"), timeout=10000)
     assert indicator.isHidden()
+
+
+def test_turned_on_and_applied_the_api_answers_on_the_configured_port_with_the_key(qtbot, bare_window):
+    page, settings = bare_window.server_page, bare_window.core.settings
+    bare_window.show_server()
+    port = _closed_port()
+    settings.set("server_port", port)
+    settings.set("server_api_key", "sk-test-key")
+    box = page.editors["server_enabled"]
+    qtbot.mouseClick(box, Qt.LeftButton, pos=QPoint(7, box.height() // 2))
+    assert settings["server_enabled"] and "restart the engine" in page.apply_note.text()
+    qtbot.mouseClick(page.restart_button, Qt.LeftButton)
+    url = f"http://127.0.0.1:{port}/v1"
+    qtbot.waitUntil(lambda: page.state_line.text() == f"On: other apps can use the API at {url}.", timeout=60000)
+    assert bare_window.server_indicator.on_button.text() == f"Server on :{port}"
+
+    client = OpenAI(base_url=page.base_url.text(), api_key="sk-test-key", max_retries=0)
+    name = client.models.list().data[0].id
+    reply = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "Hi"}], max_tokens=3)
+    with pytest.raises(AuthenticationError):
+        OpenAI(base_url=url, api_key="wrong", max_retries=0).models.list()
+    log = page.log
+    qtbot.waitUntil(lambda: log.rowCount() >= 1, timeout=20000)
+    assert [log.index(0, c).data() for c in (2, 3, 5, 7)] == ["chat/completions", name,
+                                                             str(reply.usage.completion_tokens), "200"]

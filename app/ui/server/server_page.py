@@ -305,6 +305,8 @@ class ServerPage(QWidget):
     @Slot()
     def restart_engine(self) -> None:
         self.applied = self._server_values()
+        self.listening, self._checks = None, self._checks + 1  # what answered before is no longer known
+        self.listening_checked.emit(None)
         self.restart_requested.emit()
         if hasattr(self.engine, "restart"):
             self.engine.restart()

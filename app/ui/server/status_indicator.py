@@ -38,8 +38,9 @@ class ServerIndicator(QWidget):
             self.refresh()
 
     @Slot(object)
-    def set_listening(self, check: local_server.ListenCheck) -> None:
-        """What the Server tab found answering at the address (it checks when the setting or the engine changes)."""
+    def set_listening(self, check: local_server.ListenCheck | None) -> None:
+        """What the Server tab found answering at the address (it checks when the setting or the engine changes);
+        None while that is not known (the engine is restarting)."""
         self.listening = check
         self.refresh()
 
