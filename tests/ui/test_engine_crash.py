@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 
+from PySide6.QtCore import Qt
+
 from app.core.library.registry import find_model, get_model, list_models, register_model
 from app.core.storage.models import Message, MessageStatus
 from app.service.crash_hooks import ABORT_ON_LOAD
@@ -92,7 +94,10 @@ def test_a_model_that_aborts_the_engine_while_loading_is_marked_and_not_loaded_a
             assert get_model(session, crasher_id).load_crashed_at is not None
         library = win.models_tab.library.model
         row = library.row_of(crasher_id)
-        assert "crashed the engine while loading" in library.index(row, 0).data()
+        assert "crashed the engine" in library.index(row, 0).data()
+        assert "crashed the engine while loading" in library.index(row, 0).data(Qt.ToolTipRole)
+        win.models_tab.library.select(crasher_id)
+        assert "crashed the engine while loading" in win.models_tab.library.details.subtitle.text()
 
         with qtbot.waitSignal(engine.worker.model_loaded, timeout=120000):  # another model: a fresh engine
             engine.load(starter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app.core.library.load_crash import load_crash_note
 from app.core.library.metadata import parameter_label
 from app.core.units import format_bytes
 from app.ui.library.library_model import LibraryRow, backend_for
@@ -80,7 +81,9 @@ class ModelDetailsPanel(QWidget):
             return
         ref, info, fit = row.ref, row.ref.info, row.fit
         self.title.setText(ref.name)
-        self.subtitle.setText(info.get("gguf_name") or "")
+        crashed = load_crash_note(ref.load_crashed_at)
+        self.subtitle.setText((info.get("gguf_name") or "") + (f"\n⚠ It {crashed}: not loaded at start; Load in chat "
+                                                                "tries again." if crashed else ""))
         template = "yes, from the model" if info.get("chat_template") else "missing: this model cannot chat as is"
         ctx = info.get("context_length")
         source = {"starter": "Built in (starter model)", "local": "Added from this computer", "hub": "Downloaded",

@@ -109,7 +109,7 @@ class LibraryTableModel(QAbstractTableModel):
         ref, info = row.ref, row.ref.info
         if column == "Name":
             marks = (" ★" if ref.is_default else "") + (" ● loaded" if ref.id == self.loaded_id else "")
-            crashed = f"  ⚠ {load_crash_note(ref.load_crashed_at)}" if ref.load_crashed_at else ""
+            crashed = "  ⚠ crashed the engine" if ref.load_crashed_at else ""  # the tooltip and details say when
             return ref.name + marks + ("  (file missing)" if not ref.exists else "") + crashed
         if column == "Format":
             return "GGUF" if ref.format == "gguf" else "HF"
