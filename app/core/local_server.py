@@ -17,8 +17,11 @@ from typing import Any
 
 import psutil
 
-from app.core.settings import LOOPBACK_HOST
+from app.core.settings import LOOPBACK_HOST, SERVER_SETTINGS
 
+# What the engine reads when it starts (its own copy of the settings): a change needs a restart to be felt. Keep
+# serving is read by the window when it closes, so it applies as it is.
+ENGINE_START_SETTINGS = tuple(key for key in SERVER_SETTINGS if key != "server_keep_running")
 KEY_PREFIX = "hearth-"
 EXAMPLE_PROMPT = "Hello!"
 ANY_KEY = "hearth"  # the openai client insists on some key; with none set, the server takes any

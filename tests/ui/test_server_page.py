@@ -208,3 +208,10 @@ def test_an_odd_event_still_makes_a_row(page):
     page.log_request({"event": "request", "time": None, "prompt_tokens": "many", "status": None})
     assert page.log.rowCount() == 1
     assert [page.log.index(0, c).data() for c in range(page.log.columnCount())] == [""] * 8
+
+
+def test_keep_serving_applies_as_it_is_and_needs_no_restart(qtbot, page, core):
+    core.settings.set("server_keep_running", True)  # read by the window when it closes
+    assert "restart" not in page.apply_note.text().lower()
+    core.settings.set("server_keep_api_conversations", True)  # read by the engine when it starts
+    assert "restart the engine" in page.apply_note.text()

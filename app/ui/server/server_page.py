@@ -204,7 +204,7 @@ class ServerPage(QWidget):
 
     # -- saving and showing ----------------------------------------------------------------------------------
     def _server_values(self) -> dict[str, Any]:
-        return {key: self.settings[key] for key in SERVER_SETTINGS}
+        return {key: self.settings[key] for key in local_server.ENGINE_START_SETTINGS}
 
     @Slot()
     def _save(self) -> None:
@@ -294,6 +294,8 @@ class ServerPage(QWidget):
         if not shiboken6.isValid(self) or check_id != self._checks:
             return
         self.listening = result
+        problem = getattr(getattr(self.engine, "supervisor", None), "serve_problem", None)
+        self.state_line.setToolTip(f"The engine could not listen there: {problem}" if problem else "")
         self._refresh()
         self.listening_checked.emit(result)
 
