@@ -28,6 +28,9 @@ from app.service.scheduler import JobContext
 log = logging.getLogger(__name__)
 
 ADAPTER_SEPARATOR = "@"  # model: "NAME@ADAPTER" answers through a trained adapter on NAME
+# The longest input an embedding takes, in tokens. An input is evaluated in one batch, and llama.cpp's working
+# buffers grow with the batch, so the second context is kept to this rather than the chat context's full length.
+EMBEDDING_CONTEXT = 2048
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,7 @@ class Embedder:
             info = inspect_gguf(model.path)
         except GGUFError as exc:
             raise APIError(500, f"{model.name}: {exc}", type="server_error", param="model") from exc
-        size = min(n_ctx, info.context_length or n_ctx)
+        size = min(n_ctx, info.context_length or n_ctx, EMBEDDING_CONTEXT)
         # A model made for embeddings says how to pool; a chat model does not, and then the mean is used.
         declared = info.metadata.get(f"{info.architecture}.pooling_type")
         pooling = llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED if declared else llama_cpp.LLAMA_POOLING_TYPE_MEAN

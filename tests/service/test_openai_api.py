@@ -146,6 +146,8 @@ def test_errors_come_in_openais_shape_with_their_status(engine, client, llama):
     assert too_long.value.body["code"] == "context_length_exceeded"
     needed = len(llama.prompt_tokens([ChatMessage("user", long[0]["content"])]))
     assert f"needs {needed} tokens" in too_long.value.message and "holds 4096" in too_long.value.message
+    with pytest.raises(openai.BadRequestError, match="embedding context holds 2048"):
+        client.embeddings.create(model=STARTER, input=["short", "word " * 3000])
     with pytest.raises(openai.BadRequestError, match="max_tokens asks for 9000"):
         client.chat.completions.create(model=STARTER, messages=QUESTION, max_tokens=9000)
     auth = {"Authorization": f"Bearer {KEY}"}
