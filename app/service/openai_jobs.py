@@ -274,6 +274,14 @@ class Embedder:
 _embedders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one per scheduler (per engine)
 
 
+def close_embeddings(scheduler, path: str | None = None) -> None:
+    """Free the embedding context (only if it is on `path`, when given). Call it on the owner thread, e.g. where
+    a model is released before its files are deleted: the context keeps its file open."""
+    embedder = _embedders.get(scheduler)
+    if embedder is not None and (path is None or embedder.path == path):
+        embedder.close()
+
+
 def embedding_job(scheduler, target: Target, inputs: list[str]):
     embedder = _embedders.setdefault(scheduler, Embedder())
 
