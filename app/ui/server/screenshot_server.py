@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 from app import paths
 from app.core.local_server import RequestRecord
@@ -29,13 +30,27 @@ def _moved_to_now(events: list[dict], seconds_ago: float = 4.0) -> list[dict]:
     return [{**e, "time": None if t is None else t - last + now - seconds_ago} for e, t in zip(events, times, strict=True)]
 
 
+def _wait(condition, timeout_s: float) -> None:
+    from PySide6.QtCore import QCoreApplication
+
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
+
+
 def show(window, tab: str) -> None:
+    """Idle: as the tab opens. Otherwise the server is turned on and applied as a person would (the engine really
+    restarts on the port and the tab checks it answers), then the recorded requests are replayed into the log."""
     window.show_server()
     if tab == "server-idle":
         return
+    worker, page = window.engine.worker, window.server_page
     window.core.settings.set("server_enabled", True)
     window.core.settings.set("server_api_key", SAMPLE_KEY)
-    worker, page = window.engine.worker, window.server_page
+    if page.restart_button.isVisible():
+        page.restart_engine()
+        _wait(lambda: page.listening is not None, 60)
     for event in _moved_to_now(recorded_events()):
         if hasattr(worker, "request_logged"):
             worker.request_logged.emit(event)
