@@ -271,19 +271,19 @@ class Embedder:
         self.llm, self.path = None, None
 
 
-_embedders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one per scheduler (per engine)
+_embedders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one per model host (per engine)
 
 
-def close_embeddings(scheduler, path: str | None = None) -> None:
-    """Free the embedding context (only if it is on `path`, when given). Call it on the owner thread, e.g. where
-    a model is released before its files are deleted: the context keeps its file open."""
-    embedder = _embedders.get(scheduler)
+def close_embeddings(host, path: str | None = None) -> None:
+    """Free the embedding context beside `host` (only if it is on `path`, when given). Call it on the owner
+    thread, e.g. where a model is released before its files are deleted: the context keeps its file open."""
+    embedder = _embedders.get(host)
     if embedder is not None and (path is None or embedder.path == path):
         embedder.close()
 
 
 def embedding_job(scheduler, target: Target, inputs: list[str]):
-    embedder = _embedders.setdefault(scheduler, Embedder())
+    embedder = _embedders.setdefault(scheduler.host, Embedder())
 
     def run(ctx: JobContext) -> None:
         try:

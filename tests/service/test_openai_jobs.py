@@ -27,7 +27,7 @@ def test_the_context_check_gives_the_numbers_and_never_cuts():
         jobs.check_fits(100, 4000, 4096)
 
 
-class _Owner:  # stands for the scheduler the embedding context belongs to
+class _Owner:  # stands for the model host the embedding context sits beside
     pass
 
 
