@@ -53,11 +53,17 @@ def test_a_non_loopback_address_is_warned_about_in_the_status_bar(qtbot, window)
 
 
 def test_the_screenshot_replays_recorded_engine_events_into_the_log(window):
+    import socket
+
     from app.ui.server.screenshot_server import recorded_events, show
 
+    with socket.socket() as sock:  # not 8760: the engine really listens, and the test must not need that port free
+        sock.bind(("127.0.0.1", 0))
+        window.core.settings.set("server_port", sock.getsockname()[1])
     show(window, "server")
     log = window.server_page.log
     assert window.tabs.currentWidget() is window.server_page and window.server_indicator.isVisible()
+    assert window.server_page.state_line.text().startswith("On: other apps can use the API")  # applied, answering
     assert log.rowCount() == len(recorded_events()) >= 5
     statuses = {log.index(r, 7).data() for r in range(log.rowCount())}
     assert statuses == {"200", "404"}  # the recording holds answered requests and one for an unknown model
