@@ -215,3 +215,18 @@ def test_keep_serving_applies_as_it_is_and_needs_no_restart(qtbot, page, core):
     assert "restart" not in page.apply_note.text().lower()
     core.settings.set("server_keep_api_conversations", True)  # read by the engine when it starts
     assert "restart the engine" in page.apply_note.text()
+
+
+def test_a_restart_is_asked_for_when_what_answers_disagrees_with_the_switch(qtbot, page, core):
+    from app.core.local_server import ListenCheck
+
+    core.settings.set("server_enabled", True)
+    qtbot.mouseClick(page.restart_button, Qt.LeftButton)
+    assert page.restart_button.objectName() == ""
+    page._on_checked(page._checks, ListenCheck("closed"))  # the engine came up without the server (a lost restart)
+    assert page.restart_button.objectName() == "primaryButton" and "restart the engine" in page.apply_note.text()
+    assert "nothing serves" in page.state_line.text()
+    page._on_checked(page._checks - 1, ListenCheck("serving"))  # an older check's answer is dropped
+    assert "nothing serves" in page.state_line.text()
+    page._on_checked(page._checks, ListenCheck("serving"))
+    assert page.restart_button.objectName() == "" and page.state_line.text().startswith("On: other apps can use")

@@ -49,6 +49,8 @@ def show(window, tab: str) -> None:
     window.core.settings.set("server_enabled", True)
     window.core.settings.set("server_api_key", SAMPLE_KEY)
     if page.restart_button.isVisible():
+        supervisor = window.engine.supervisor
+        _wait(lambda: supervisor.current() is not None, 60)  # a restart asked while it starts would be dropped
         page.restart_engine()
         _wait(lambda: page.listening is not None, 60)
     for event in _moved_to_now(recorded_events()):

@@ -265,7 +265,9 @@ class ServerPage(QWidget):
                                   "it is loaded when a request names it.")
         else:
             self.url_hint.setText("Reachable once the server is on.")
-        pending = self._server_values() != self.applied
+        # A restart is due when a setting changed since the last one, or when what answers disagrees with the switch.
+        serving = self.listening.state == "serving" if self.listening is not None else s["server_enabled"]
+        pending = self._server_values() != self.applied or serving != s["server_enabled"]
         self.apply_note.setText("Changed: restart the engine to apply." if pending and self.restart_button.isVisible()
                                 else ON_ENGINE_LISTEN)
         self.restart_button.setObjectName("primaryButton" if pending else "")
