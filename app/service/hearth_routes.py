@@ -35,6 +35,10 @@ router = APIRouter(prefix="/hearth/v1", dependencies=[Depends(require_token)])
 
 RETRY_AFTER_S = 1
 REPLAYED = ("state", "model_loaded", "loaded_model_changed")  # a new /events subscriber starts from these
+STOPPING = "engine_stopping"  # published once when the engine is asked to stop; ends every /events stream
+# When the engine stops, its streams end on their own (their jobs are stopped, /events gets STOPPING); this is
+# how long they get before the server cuts them.
+STREAM_GRACE_S = 3.0
 
 
 class LoadBody(BaseModel):
@@ -124,7 +128,7 @@ def _stream(handle: JobHandle, on_end: Callable[[], None] | None = None) -> Even
             if on_end is not None:
                 on_end()
 
-    return EventSourceResponse(events())
+    return EventSourceResponse(events(), shutdown_grace_period=STREAM_GRACE_S)
 
 
 # --- routes --------------------------------------------------------------------------------------------------
@@ -151,8 +155,10 @@ async def events(state: EngineState = Depends(engine_state)) -> EventSourceRespo
     async def stream() -> AsyncIterator[dict]:
         async for event in state.hub.subscribe(replay=REPLAYED):
             yield {"data": json.dumps(event)}
+            if event["event"] == STOPPING:  # the last one: the response ends cleanly before the engine does
+                return
 
-    return EventSourceResponse(stream())
+    return EventSourceResponse(stream(), shutdown_grace_period=STREAM_GRACE_S)
 
 
 @router.post("/load")

@@ -41,6 +41,7 @@ class ModelJobs:
         # Replies asked to stop before their request reached the engine (the window's stop can overtake it).
         self.stop_requests: set[int] = set()
         self.reply_handles: dict = {}  # assistant id -> JobHandle of a reply queued or running (event loop side)
+        self.set_state("idle")  # so the first subscriber of /events hears the state at once
 
     # --- engine-wide state -------------------------------------------------------------------------------------
 

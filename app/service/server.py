@@ -10,7 +10,6 @@ closed under a running job.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import signal
@@ -25,7 +24,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__
 from app.core.training.parent_watch import watch_parent
 from app.service import lockfile
-from app.service.hearth_routes import router as hearth_router
+from app.service.hearth_routes import STOPPING, router as hearth_router
+from app.service.openai_api import router as openai_router
 from app.service.state import EngineState
 from app.service.vocab_routes import router as vocab_router
 
@@ -42,10 +42,7 @@ def create_app(state: EngineState, cors_origins: Sequence[str] = ()) -> FastAPI:
     app.state.engine = state
     app.include_router(hearth_router)
     app.include_router(vocab_router)  # the window's dataset preview tokenizes here (its process has no llama.cpp)
-    if importlib.util.find_spec("app.service.openai_api") is not None:
-        from app.service.openai_api import router as openai_router
-
-        app.include_router(openai_router)
+    app.include_router(openai_router)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
@@ -73,7 +70,11 @@ class ShutdownRequest:
         if self.server is not None:
             self.server.should_exit = True
         # From a thread of its own: a signal handler may interrupt the main thread inside the scheduler's lock.
-        threading.Thread(target=self.state.scheduler.stop_all, name="stop-jobs", daemon=True).start()
+        threading.Thread(target=self._stop_jobs, args=(reason,), name="stop-jobs", daemon=True).start()
+
+    def _stop_jobs(self, reason: str) -> None:
+        self.state.hub.publish({"event": STOPPING, "reason": reason})
+        self.state.scheduler.stop_all()
 
 
 class _EngineServer(uvicorn.Server):

@@ -65,7 +65,8 @@ def test_the_engine_stops_cleanly_and_saves_the_reply_as_stopped(hearth_home, ho
         with engine(hearth_home, *args) as proc:
             db = open_db(hearth_home)
             body = new_reply(db, ignore_eos=True, max_tokens=2000)
-            with proc.client() as client, connect_sse(client, "POST", "/hearth/v1/replies", json=body) as source:
+            with (proc.client() as client, connect_sse(client, "GET", "/hearth/v1/events") as hub,
+                  connect_sse(client, "POST", "/hearth/v1/replies", json=body) as source):
                 events = source.iter_sse()
                 while next(events).json()["event"] != "tokens":
                     pass
@@ -73,7 +74,10 @@ def test_the_engine_stops_cleanly_and_saves_the_reply_as_stopped(hearth_home, ho
                     parent.kill()  # as a SIGKILL of the window would
                 else:
                     os.kill(proc.proc.pid, getattr(signal, how))
+                assert [e.json()["event"] for e in events][-1] == "reply_finished"  # the stream ends cleanly
+                assert [e.json()["event"] for e in hub.iter_sse()][-1] == "engine_stopping"  # so does the window's
                 assert proc.wait_exit(EXIT_TIMEOUT_S) == 0, proc.stderr()
+            assert "ERROR" not in proc.stderr()
             assert not proc.lock_path.exists()
             assert not psutil.pid_exists(proc.proc.pid)
             row = message(db, body["assistant_id"])
