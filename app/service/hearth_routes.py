@@ -200,13 +200,13 @@ async def reply(body: ReplyBody, request: Request, state: EngineState = Depends(
 @router.post("/replies/{assistant_id}/stop")
 async def stop_reply(assistant_id: int, state: EngineState = Depends(engine_state)) -> dict:
     """Stop that reply, queued or running (it is saved as stopped); asked before its request arrived, it never
-    starts."""
+    starts. `tokens`: how many it had generated when the stop was set (it ends within one more)."""
     handle = state.jobs.reply_handles.get(assistant_id)
     if handle is not None:
         handle.stop()
     else:
         state.jobs.stop_requests.add(assistant_id)
-    return {"stopped": True}
+    return {"stopped": True, "tokens": state.jobs.tokens_so_far.get(assistant_id, 0)}
 
 
 @router.post("/benchmark")

@@ -41,6 +41,7 @@ class ModelJobs:
         # Replies asked to stop before their request reached the engine (the window's stop can overtake it).
         self.stop_requests: set[int] = set()
         self.reply_handles: dict = {}  # assistant id -> JobHandle of a reply queued or running (event loop side)
+        self.tokens_so_far: dict[int, int] = {}  # assistant id -> tokens generated, while it runs (the stop route)
         self.set_state("idle")  # so the first subscriber of /events hears the state at once
 
     # --- engine-wide state -------------------------------------------------------------------------------------
@@ -168,6 +169,7 @@ class ModelJobs:
         try:
             for event in run_reply(self.db, self.host.backend, pending, should_stop):
                 if isinstance(event, TextDelta):
+                    self.tokens_so_far[mid] = event.tokens or self.tokens_so_far.get(mid, 0)
                     buffer.append(event.text)
                     now = time.perf_counter()
                     if now - last_emit >= COALESCE_S:
@@ -190,6 +192,7 @@ class ModelJobs:
                     ctx.emit({"event": "reply_failed", "assistant_id": mid, "message": event.message})
         finally:
             self.stop_requests.discard(mid)
+            self.tokens_so_far.pop(mid, None)
             self._measure()
             self.set_state("idle")
         return summary

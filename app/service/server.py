@@ -52,7 +52,18 @@ def create_app(state: EngineState, cors_origins: Sequence[str] = ()) -> FastAPI:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; port 0 lets the system pick a free one (`sock.getsockname()[1]` says which)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=128)
+    # Made with its protocol named (create_server leaves it 0): asyncio turns Nagle off only on sockets that say
+    # they are TCP, and with Nagle on, each small SSE event on a kept-alive connection waits ~40 ms for an ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if os.name != "nt":  # a port just freed by a previous engine can be taken again at once
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class ShutdownRequest:

@@ -2,6 +2,8 @@
 streams, stop, a client that walks away, a full queue, the token, the request log, and deleting a conversation
 whose reply was streaming. One engine serves the module (a queue of one, so a full queue is easy to reach)."""
 
+from types import SimpleNamespace
+
 import httpx
 import pytest
 from httpx_sse import connect_sse
@@ -11,6 +13,7 @@ from app.core.storage.conversations import delete_conversation
 from app.core.storage.models import Conversation, MessageStatus
 from app.core.storage.recently_deleted import ConversationBusyError, delete_for_good
 from tests.helpers.engine import engine, job_events, message, new_reply, open_db
+from tests.helpers.tiny_adapter import register_tiny_adapter
 from tests.helpers.waiting import wait_for
 
 LONG = 2000  # tokens: a reply that is still running whenever the test acts on it
@@ -37,8 +40,13 @@ def _until(events, kind: str) -> list[dict]:
 
 
 def _stop_and_finish(client, events, assistant_id: int) -> dict:
-    assert client.post(f"/hearth/v1/replies/{assistant_id}/stop").json() == {"stopped": True}
-    return _until(events, "reply_finished")[-1]["finished"]
+    """Stop a running reply; it ends within one token of the moment the engine set the stop."""
+    answer = client.post(f"/hearth/v1/replies/{assistant_id}/stop").json()
+    assert answer["stopped"] is True
+    finished = _until(events, "reply_finished")[-1]["finished"]
+    assert finished["finish_reason"] == "stopped"
+    assert answer["tokens"] <= finished["completion_tokens"] <= answer["tokens"] + 1
+    return finished
 
 
 def test_the_routes_need_the_engine_token(served):
@@ -133,7 +141,7 @@ def test_a_full_queue_is_refused_with_retry_after(served):
             refused = client.post("/hearth/v1/replies", json=new_reply(db))
             assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
             assert "busy" in refused.json()["detail"]
-            assert client.post(f"/hearth/v1/replies/{waiting['assistant_id']}/stop").json() == {"stopped": True}
+            assert client.post(f"/hearth/v1/replies/{waiting['assistant_id']}/stop").json()["tokens"] == 0
             _stop_and_finish(client, first, running["assistant_id"])
             assert _until(second, "reply_failed")[-1]["message"] == "Stopped before it started."
     assert message(db, waiting["assistant_id"]).status == MessageStatus.ERROR
@@ -188,3 +196,27 @@ def _next(sse_iter, match):
         if match(sse.json()):
             return sse.json()
     raise AssertionError("the event stream ended")
+
+
+def test_compare_answers_with_base_and_adapter_on_the_asked_backend_and_can_be_stopped(served, tmp_path):
+    _proc, client, db = served
+    adapter_id = register_tiny_adapter(SimpleNamespace(db=db), tmp_path, "tiny")  # lora_b = 0: the base's replies
+    model_id = new_reply(db)["model_id"]
+    body = {"model_id": model_id, "adapter_id": adapter_id, "prompt": "Name a colour.", "backend": "llama.cpp",
+            "params": {"temperature": 0.0, "seed": 3, "max_tokens": 16, "ignore_eos": True}}
+    job_events(client, "/hearth/v1/unload")
+    with connect_sse(client, "GET", "/hearth/v1/events") as hub:
+        seen = hub.iter_sse()
+        done = job_events(client, "/hearth/v1/compare", body)[-1]
+        load = _next(seen, lambda e: e["event"] == "load_started")
+    assert load["backend"] == "llama.cpp" and load["model"]["id"] == model_id
+    assert done["event"] == "comparison_finished" and done["base"] == done["adapter"] and done["base"]
+    long_one = {**body, "params": {**body["params"], "max_tokens": LONG}}
+    with connect_sse(client, "GET", "/hearth/v1/events") as hub:
+        seen = hub.iter_sse()
+        with connect_sse(client, "POST", "/hearth/v1/compare", json=long_one):
+            assert _next(seen, lambda e: e == {"event": "state", "state": "generating"})
+        logged = _next(seen, lambda e: e["event"] == "request" and e["route"] == "/hearth/v1/compare")
+    assert logged["outcome"] == "stopped"
+    assert client.post("/hearth/v1/compare", json={**body, "backend": "nonsense"}).status_code == 422
+    assert client.post("/hearth/v1/compare", json={**body, "adapter_id": 999999}).status_code == 404
