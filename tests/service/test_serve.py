@@ -43,13 +43,24 @@ def test_serve_with_a_model_prints_where_it_listens_and_refuses_a_second_engine(
         assert lockfile.read(first.lock_path) == first.lock  # its exit left the first engine's file alone
 
 
-def test_a_stale_engine_file_is_replaced_and_bad_input_gets_a_clear_message(hearth_home):
+def _cors_allowed(client, origin: str) -> str | None:
+    preflight = client.options("/v1/models", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+    return preflight.headers.get("access-control-allow-origin")
+
+
+def test_a_stale_engine_file_is_replaced_cors_follows_the_setting_and_bad_input_gets_a_clear_message(hearth_home):
     hearth_home.mkdir(parents=True, exist_ok=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lockfile.write(lockfile.EngineLock(dead.pid, 9, "127.0.0.1", "old", 0.0, "0", None), hearth_home / "engine.json")
-    with engine(hearth_home) as fresh:
+    (hearth_home / "settings.json").write_text(json.dumps({"server_cors_origins": ["http://localhost:3000"]}))
+    with engine(hearth_home) as fresh, fresh.client() as client:
         assert fresh.lock.pid == fresh.proc.pid and fresh.lock.token != "old"
+        assert _cors_allowed(client, "http://localhost:3000") == "http://localhost:3000"
+        assert _cors_allowed(client, "http://elsewhere.example") is None
+    (hearth_home / "settings.json").unlink()
+    with engine(hearth_home) as plain, plain.client() as client:  # CORS is off unless origins are set
+        assert _cors_allowed(client, "http://localhost:3000") is None
     unknown = hearth("serve", "--port", "0", "--model", "no-such-model", home=hearth_home, timeout=120)
     assert unknown.returncode == 2 and "no model matches 'no-such-model'" in unknown.stderr
     assert not (hearth_home / "engine.json").exists()
