@@ -135,7 +135,10 @@ def _serve_on(args, sock, api_key: str | None, origins: list[str]) -> int:
               f"{'' if api_key else ', and no API key is set'}.", file=sys.stderr)
 
     def ready(url: str) -> None:
-        print(f"Hearth engine on {url} (pid {os.getpid()})", flush=True)
+        try:
+            print(f"Hearth engine on {url} (pid {os.getpid()})", flush=True)
+        except (OSError, ValueError):  # nobody reads our stdout (closed): engine.json still says where we are
+            pass
 
     code = run_server(state, sock, cors_origins=origins, parent_pid=args.parent_pid, write_lock=args.lock,
                       on_ready=ready, request=request)
