@@ -64,8 +64,13 @@ def test_the_routes_need_the_engine_token(served):
 def test_load_streams_its_events_and_the_engine_reports_the_model(served):
     _proc, client, db = served
     model_id = new_reply(db)["model_id"]
-    kinds = [e["event"] for e in job_events(client, "/hearth/v1/load", {"model_id": model_id})]
-    assert kinds[-1] == "model_loaded", kinds
+    with connect_sse(client, "GET", "/hearth/v1/events") as hub:
+        seen = hub.iter_sse()
+        assert _next(seen, lambda e: e["event"] == "state") == {"event": "state", "state": "idle"}
+        kinds = [e["event"] for e in job_events(client, "/hearth/v1/load", {"model_id": model_id})]
+        assert kinds == ["load_started", "model_loaded"], kinds
+        measured = _next(seen, lambda e: e["event"] == "memory_measured")
+        assert measured["model_id"] == model_id and measured["peak_bytes"] > 0
     loaded = client.get("/hearth/v1/status").json()["loaded_model"]
     assert loaded["id"] == model_id and loaded["info"]["backend"] == "llama.cpp"
     with connect_sse(client, "GET", "/hearth/v1/events") as events:  # a new window hears the state at once
@@ -220,3 +225,26 @@ def test_compare_answers_with_base_and_adapter_on_the_asked_backend_and_can_be_s
     assert logged["outcome"] == "stopped"
     assert client.post("/hearth/v1/compare", json={**body, "backend": "nonsense"}).status_code == 422
     assert client.post("/hearth/v1/compare", json={**body, "adapter_id": 999999}).status_code == 404
+
+
+def test_a_reply_stopped_before_its_request_arrives_never_starts(served):
+    _proc, client, db = served
+    body = new_reply(db, max_tokens=16)
+    assert client.post(f"/hearth/v1/replies/{body['assistant_id']}/stop").json() == {"stopped": True, "tokens": 0}
+    events = job_events(client, "/hearth/v1/replies", body)
+    assert events == [{"event": "reply_failed", "assistant_id": body["assistant_id"],
+                       "message": "Stopped before it started."}]
+    assert message(db, body["assistant_id"]).status == MessageStatus.ERROR
+
+
+def test_release_unloads_the_model_whose_files_are_about_to_go(served):
+    _proc, client, db = served
+    model_id = new_reply(db)["model_id"]
+    job_events(client, "/hearth/v1/load", {"model_id": model_id})
+    assert job_events(client, "/hearth/v1/release", {"model_id": 424242}) == [
+        {"event": "model_released", "model_id": 424242}]  # not the loaded one: it stays
+    assert client.get("/hearth/v1/status").json()["loaded_model"]["id"] == model_id
+    assert job_events(client, "/hearth/v1/release", {"model_id": model_id}) == [
+        {"event": "model_released", "model_id": model_id}]
+    assert client.get("/hearth/v1/status").json()["loaded_model"] is None
+    assert job_events(client, "/hearth/v1/replies", new_reply(db, max_tokens=16))[-1]["event"] == "reply_finished"

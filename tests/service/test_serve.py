@@ -2,6 +2,7 @@
 it is told to stop (SIGTERM, Ctrl-C, its parent's death) ending it cleanly with the reply in progress saved as
 stopped and no engine.json left behind."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ def test_serve_with_a_model_prints_where_it_listens_and_refuses_a_second_engine(
         assert lock["host"] == "127.0.0.1" and lock["started_by"] is None
         assert first.lock_path.stat().st_mode & 0o077 == 0  # the token is the owner's alone
         assert lockfile.live_engine(first.lock_path) == first.lock
+        assert not lockfile.answers(dataclasses.replace(first.lock, token="guessed"))  # only its own token opens it
         with first.client() as client:
             assert client.get("/hearth/v1/status").json()["loaded_model"]["id"] == 1  # loaded before serving
 
@@ -50,6 +52,9 @@ def _cors_allowed(client, origin: str) -> str | None:
 
 def test_a_stale_engine_file_is_replaced_cors_follows_the_setting_and_bad_input_gets_a_clear_message(hearth_home):
     hearth_home.mkdir(parents=True, exist_ok=True)
+    damaged = hearth_home / "engine.json"
+    damaged.write_text("{half a file")
+    assert lockfile.read(damaged) is None and lockfile.live_engine(damaged) is None
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lockfile.write(lockfile.EngineLock(dead.pid, 9, "127.0.0.1", "old", 0.0, "0", None), hearth_home / "engine.json")
