@@ -148,9 +148,9 @@ def run_server(state: EngineState, sock: socket.socket, *, cors_origins: Sequenc
         if request.reason is None:
             server.run(sockets=[sock])
     finally:
-        code = shutdown(state)
-        if written is not None:
+        if written is not None:  # first: nobody can reach this engine any more, so nobody should try to join it
             lockfile.remove(written)
+        code = shutdown(state)
     return code
 
 
