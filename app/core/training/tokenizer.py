@@ -125,7 +125,7 @@ def _for_gguf(path: Path) -> TrainingTokenizer:
                             origin="tokenizer.chat_template in the model file")
     add_bos = bool(info.metadata.get("tokenizer.ggml.add_bos_token", False))
     tok = TrainingTokenizer(vocab.encode, template, vocab.bos_id if vocab.bos_id >= 0 else None, add_bos, path.name)
-    tok._keep = vocab  # the vocabulary lives as long as the tokenizer
+    tok._keep = vocab.keep  # the vocabulary (llama.cpp's, or the engine's client) lives as long as the tokenizer
     return tok
 
 
