@@ -83,30 +83,35 @@ def test_load_streams_its_events_and_the_engine_reports_the_model(served):
     assert client.post("/hearth/v1/load", json={"model_id": 999999}).status_code == 404
 
 
-def test_a_reply_is_saved_while_it_streams_and_complete_at_the_end(served):
+def test_a_reply_is_saved_while_it_streams_by_the_engine_that_claimed_it(served):
     proc, client, db = served
-    body = new_reply(db, ignore_eos=True, max_tokens=400)
-    mid, texts, seen_in_db = body["assistant_id"], [], []
+    body = new_reply(db, ignore_eos=True, max_tokens=LONG)
+    mid, saved = body["assistant_id"], None
     with connect_sse(client, "POST", "/hearth/v1/replies", json=body) as source:
-        events = []
-        for sse in source.iter_sse():
-            events.append(sse.json())
-            if events[-1]["event"] == "tokens":
-                texts.append(events[-1]["text"])
-                row = message(db, mid)
-                seen_in_db.append((row.status, row.content, row.owner_pid))
-    assert events[0] == {"event": "reply_started", "assistant_id": mid}
+        events = source.iter_sse()
+        assert next(events).json() == {"event": "reply_started", "assistant_id": mid}
+        for sse in events:  # until the engine has saved part of it (it does at least once a second)
+            assert sse.json()["event"] != "reply_finished", "nothing was saved before the reply ended"
+            row = message(db, mid)
+            if row.status == MessageStatus.STREAMING and row.content:
+                saved = row
+                break
+        finished = _stop_and_finish(client, events, mid)
+    assert saved.owner_pid == proc.proc.pid  # the engine claimed the window's placeholder
+    assert finished["text"].startswith(saved.content)
+
+
+def test_a_forced_reply_streams_every_token_and_is_complete_at_the_end(served):
+    _proc, client, db = served
+    body = new_reply(db, ignore_eos=True, max_tokens=48)
+    events = job_events(client, "/hearth/v1/replies", body)
     final = events[-1]
-    assert final["event"] == "reply_finished" and final["finished"]["completion_tokens"] == 400
+    assert final["event"] == "reply_finished" and final["finished"]["completion_tokens"] == 48
     assert final["finished"]["finish_reason"] == "length"
-    text = "".join(texts)
+    text = "".join(e["text"] for e in events if e["event"] == "tokens")
     assert text == final["finished"]["text"]
-    row = message(db, mid)
-    assert (row.status, row.content, row.completion_tokens, row.owner_pid) == (MessageStatus.COMPLETE, text, 400, None)
-    streaming = [(content, owner) for status, content, owner in seen_in_db if status == MessageStatus.STREAMING]
-    assert any(content for content, _ in streaming), "nothing was saved before the reply ended"
-    assert all(text.startswith(content) for content, _ in streaming)
-    assert {owner for _, owner in streaming} == {proc.proc.pid}  # the engine claimed the window's placeholder
+    row = message(db, body["assistant_id"])
+    assert (row.status, row.content, row.completion_tokens, row.owner_pid) == (MessageStatus.COMPLETE, text, 48, None)
 
 
 def test_stop_ends_a_reply_and_keeps_its_text(served):
