@@ -162,3 +162,22 @@ def test_with_the_server_on_the_engine_listens_on_its_port_and_restarts_on_a_new
     finally:
         win.close()
         engine.shutdown()
+
+
+def test_a_joined_engine_that_is_stopped_is_reported_as_stopped_not_crashed(qtbot, core, hearth_home, reaper):
+    serve = _serve(hearth_home)
+    try:
+        _lock_of(serve.pid)
+        win, engine = build_window(core)
+        qtbot.addWidget(win)
+        states: list[str] = []
+        engine.worker.state_changed.connect(states.append)
+        qtbot.waitUntil(lambda: engine.pid == serve.pid and bool(states), timeout=30000)  # joined, and following /events
+        with qtbot.waitSignal(engine.engine_crashed, timeout=30000) as stopped:
+            serve.send_signal(signal.SIGTERM)
+        assert "SIGTERM" in stopped.args[0] and "next request starts a new one" in stopped.args[0]
+        assert not win.engine_notice.isHidden()
+        win.close()
+        engine.shutdown()
+    finally:
+        serve.kill()

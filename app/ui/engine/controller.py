@@ -97,6 +97,7 @@ class EngineController(QObject):
         self.loaded_model_id: int | None = None
         self.last_crash: tuple[str, str] | None = None
         self._events_stream: Stream | None = None
+        self._stopping_reason: str | None = None
         self._closing = False
         self._generation = 0
         if start:
@@ -209,6 +210,7 @@ class EngineController(QObject):
         if self._events_stream is not None:
             self._events_stream.close()
         stream = self._events_stream = Stream()
+        self._stopping_reason = None
         endpoint = self.supervisor.current()
         if endpoint is None:
             return
@@ -229,6 +231,9 @@ class EngineController(QObject):
         if self._closing:
             return
         kind = event.get("event")
+        if kind == "engine_stopping":  # asked to stop (by whoever started it): its end is no crash
+            self._stopping_reason = str(event.get("reason") or "it was asked to")
+            return
         request = self._requests.get(key)
         if key != 0 and kind in protocol.ENGINE_WIDE:
             if request is None:
@@ -331,7 +336,9 @@ class EngineController(QObject):
         if self._closing:
             return
         loading = self._loading
-        if loading is not None:
+        if self._stopping_reason is not None and loading is None:
+            summary = f"The engine stopped ({self._stopping_reason}); the next request starts a new one."
+        elif loading is not None:
             self._mark_crashed(loading)
             summary = f"The engine stopped while loading {loading.name} ({how}); it won't be loaded at start again."
         else:
