@@ -109,6 +109,7 @@ def test_the_window_process_never_imports_the_model_libraries(tmp_path):
 
 def test_the_window_imports_its_http_client_only_when_it_talks_to_the_engine():
     """httpx and httpx-sse cost start-up time; the engine controller loads them in its first request's thread."""
-    code = "import sys, app.ui.app; print(sorted(m for m in ('httpx', 'httpx_sse', 'fastapi', 'uvicorn') if m in sys.modules))"
+    names = ("httpx", "httpx_sse", "fastapi", "uvicorn")
+    code = f"import sys, app.ui.app; print(sorted(m for m in {names!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,9 +1,9 @@
 """`hearth bench chat`: the app's chat path against a raw llama-cpp-python loop, in one run, on the same prompts.
 
-Measured: decode tokens/s (the engine process → coalesced SSE batches over HTTP → queued signals → a real chat view
-under Qt) vs a raw `create_completion(stream=True)` loop in this process; time to first token of both; main-thread
-event-loop stalls while streaming; process start to a shown window; the window process's idle memory with the model
-loaded in the engine (and the engine's, for reference).
+Measured: decode tokens/s (the engine process → coalesced SSE batches over HTTP → queued signals → a real chat
+view under Qt) vs a raw `create_completion(stream=True)` loop in this process; time to first token of both;
+main-thread event-loop stalls while streaming; process start to a shown window; the window process's idle memory
+with the model loaded in the engine (and the engine's, for reference).
 """
 
 from __future__ import annotations

@@ -172,7 +172,8 @@ def test_a_joined_engine_that_is_stopped_is_reported_as_stopped_not_crashed(qtbo
         qtbot.addWidget(win)
         states: list[str] = []
         engine.worker.state_changed.connect(states.append)
-        qtbot.waitUntil(lambda: engine.pid == serve.pid and bool(states), timeout=30000)  # joined, and following /events
+        # Joined, and following its /events (the replayed state has arrived).
+        qtbot.waitUntil(lambda: engine.pid == serve.pid and bool(states), timeout=30000)
         with qtbot.waitSignal(engine.engine_crashed, timeout=30000) as stopped:
             serve.send_signal(signal.SIGTERM)
         assert "SIGTERM" in stopped.args[0] and "next request starts a new one" in stopped.args[0]

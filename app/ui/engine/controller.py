@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.core.chat.turns import PendingReply
-from app.core.library.load_crash import clear_load_crash, mark_load_crash
 from app.core.library.registry import ModelRef
 from app.core.storage.db import Database
-from app.core.storage.models import Message, MessageStatus
-from app.ui.engine import protocol
+from app.ui.engine import protocol, rescue
 from app.ui.engine.client import EngineRequestError, Stream, StreamBroken, call
 from app.ui.engine.supervisor import EngineSupervisor, EngineUnavailable
 
@@ -349,36 +347,16 @@ class EngineController(QObject):
         self.engine_crashed.emit(summary, details)
 
     def _mark_crashed(self, model: ModelRef) -> None:
-        try:
-            with self.db.session() as session:
-                mark_load_crash(session, model.id)
-        except Exception:  # noqa: BLE001 - the mark is a courtesy; the window must stay up
-            log.exception("could not mark model %s as crashing the engine", model.id)
+        rescue.mark_crashed(self.db, model.id)
 
     def _clear_crash_mark(self, model_id: int) -> None:
-        try:
-            with self.db.session() as session:
-                clear_load_crash(session, model_id)
-        except Exception:  # noqa: BLE001
-            log.exception("could not clear the crash mark of model %s", model_id)
+        rescue.clear_crash_mark(self.db, model_id)
 
     def _keep_interrupted(self, mid: int) -> None:
-        """The engine saved the reply at least once a second; the window has every batch it was sent, so the longer
-        of the two is kept, marked interrupted."""
-        received = "".join(self._received.get(mid, []))
-        with self.db.session() as session:
-            msg = session.get(Message, mid)
-            if msg is None:
-                return
-            if len(received) > len(msg.content or ""):
-                msg.content = received
-            msg.status, msg.owner_pid = MessageStatus.INTERRUPTED, None
+        rescue.keep_interrupted(self.db, mid, "".join(self._received.get(mid, [])))
 
     def _mark_failed(self, mid: int, message: str) -> None:
-        with self.db.session() as session:
-            msg = session.get(Message, mid)
-            if msg is not None and msg.status == MessageStatus.STREAMING:
-                msg.status, msg.error, msg.owner_pid = MessageStatus.ERROR, message, None
+        rescue.mark_failed(self.db, mid, message)
 
     # -- closing ----------------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 15000, stop_engine: bool | None = None) -> None:
