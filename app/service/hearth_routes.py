@@ -28,7 +28,7 @@ from app.core.storage.models import Adapter
 from app.core.training.adapters import ref_of
 from app.service.auth import require_token
 from app.service.request_log import client_of, log_request
-from app.service.scheduler import JobContext, JobHandle, QueueFull
+from app.service.scheduler import JobContext, JobHandle, JobStopped, QueueFull
 from app.service.state import EngineState, engine_state
 
 router = APIRouter(prefix="/hearth/v1", dependencies=[Depends(require_token)])
@@ -111,18 +111,28 @@ def _logged(state: EngineState, request: Request, job: Callable[[JobContext], di
     client, route = client_of(request), request.url.path
 
     def run(ctx: JobContext) -> dict:
-        summary = job(ctx) or {}
+        try:
+            summary = job(ctx) or {}
+        except Exception:
+            log_request(state, client=client, route=route, status=500, outcome="failed")
+            raise
         log_request(state, client=client, route=route, status=200, **summary)
         return summary
 
     return run
 
 
-def _stream(handle: JobHandle, on_end: Callable[[], None] | None = None) -> EventSourceResponse:
+def _stream(handle: JobHandle, on_end: Callable[[], None] | None = None,
+            failed: Callable[[str], dict] | None = None) -> EventSourceResponse:
+    """The job's events as an SSE response. `failed(message)` is the final event sent when the job raised instead
+    of ending with its own (the jobs catch what they expect; this is the net under them)."""
+
     async def events() -> AsyncIterator[dict]:
         try:
             async for event in handle.events():
                 yield {"data": json.dumps(event)}
+            if handle.error is not None and not isinstance(handle.error, JobStopped) and failed is not None:
+                yield {"data": json.dumps(failed(f"The engine could not finish this: {handle.error}"))}
         finally:  # the job's end, the client's disconnect, or the engine shutting down
             handle.stop()
             if on_end is not None:
@@ -164,7 +174,8 @@ async def events(state: EngineState = Depends(engine_state)) -> EventSourceRespo
 @router.post("/load")
 async def load(body: LoadBody, state: EngineState = Depends(engine_state)) -> EventSourceResponse:
     model, backend = _model(state, body.model_id), _backend(body.backend)
-    return _stream(_submit(state, lambda ctx: state.jobs.load(ctx, model, backend, echo=True), f"load {model.name}"))
+    handle = _submit(state, lambda ctx: state.jobs.load(ctx, model, backend, echo=True), f"load {model.name}")
+    return _stream(handle, failed=lambda message: {"event": "model_failed", "model_id": model.id, "message": message})
 
 
 @router.post("/unload")
@@ -194,7 +205,8 @@ async def reply(body: ReplyBody, request: Request, state: EngineState = Depends(
         if jobs.reply_handles.get(mid) is handle:
             del jobs.reply_handles[mid]
 
-    return _stream(handle, on_end=forget)
+    return _stream(handle, on_end=forget,
+                   failed=lambda message: {"event": "reply_failed", "assistant_id": mid, "message": message})
 
 
 @router.post("/replies/{assistant_id}/stop")
@@ -214,7 +226,8 @@ async def run_benchmark(body: BenchmarkBody, request: Request, state: EngineStat
                   ) -> EventSourceResponse:
     model, backend = _model(state, body.model_id), _backend(body.backend)
     job = _logged(state, request, lambda ctx: state.jobs.benchmark(ctx, model, backend))
-    return _stream(_submit(state, job, f"benchmark {model.name}"))
+    return _stream(_submit(state, job, f"benchmark {model.name}"),
+                   failed=lambda message: {"event": "benchmark_failed", "model_id": model.id, "message": message})
 
 
 @router.post("/compare")
@@ -224,6 +237,7 @@ async def compare(body: CompareBody, request: Request, state: EngineState = Depe
     adapter = _adapter(state, body.adapter_id)
     params = GenerationParams.from_dict(body.params)
     job = _logged(state, request, lambda ctx: state.jobs.compare(ctx, model, adapter, body.prompt, params, backend))
-    return _stream(_submit(state, job, f"compare {model.name}"))
+    return _stream(_submit(state, job, f"compare {model.name}"),
+                   failed=lambda message: {"event": "comparison_failed", "message": message})
 
 

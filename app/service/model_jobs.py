@@ -140,10 +140,24 @@ class ModelJobs:
 
     def reply(self, ctx: JobContext, pending: PendingReply) -> dict:
         """Stream one reply into its message row (saved as it grows) and to the caller, coalesced. Returns what
-        the request log shows."""
-        mid = pending.assistant_id
+        the request log shows. Whatever goes wrong, the caller hears a final event and the row does not stay
+        `streaming` under a live engine."""
         summary = {"model": pending.model.name, "prompt_tokens": None, "completion_tokens": None,
                    "tokens_per_s": None, "outcome": "failed"}
+        try:
+            return self._reply(ctx, pending, summary)
+        except Exception as exc:  # noqa: BLE001 - a failed reply must not leave its caller or its row hanging
+            log.exception("reply %d failed", pending.assistant_id)
+            try:
+                self.fail_reply(ctx, pending.assistant_id, f"The reply failed: {exc}")
+            except Exception:  # noqa: BLE001 - the database itself failed: the caller still hears it
+                log.exception("could not mark reply %d as failed", pending.assistant_id)
+                ctx.emit({"event": "reply_failed", "assistant_id": pending.assistant_id,
+                          "message": f"The reply failed: {exc}"})
+            return summary
+
+    def _reply(self, ctx: JobContext, pending: PendingReply, summary: dict) -> dict:
+        mid = pending.assistant_id
         if mid in self.stop_requests:
             self.stop_requests.discard(mid)
             self.fail_reply(ctx, mid, "Stopped before it started.")
