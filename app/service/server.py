@@ -27,6 +27,8 @@ from app.service import lockfile
 from app.service.hearth_routes import STOPPING, router as hearth_router
 from app.service.openai_api import router as openai_router
 from app.service.state import EngineState
+from app.service.lifetime_routes import keeps_serving
+from app.service.lifetime_routes import router as lifetime_router
 from app.service.vocab_routes import router as vocab_router
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ def create_app(state: EngineState, cors_origins: Sequence[str] = ()) -> FastAPI:
     app.state.engine = state
     app.include_router(hearth_router)
     app.include_router(vocab_router)  # the window's dataset preview tokenizes here (its process has no llama.cpp)
+    app.include_router(lifetime_router)
     app.include_router(openai_router)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],
@@ -143,7 +146,11 @@ def run_server(state: EngineState, sock: socket.socket, *, cors_origins: Sequenc
     server = _EngineServer(config, ready, request)
     request.server = server
     if parent_pid is not None:
-        watch_parent(parent_pid, lambda: request(f"its parent process {parent_pid} ended"))
+        def parent_gone() -> None:
+            if not keeps_serving(state):  # unless the window asked it to stay (POST /hearth/v1/keep-serving)
+                request(f"its parent process {parent_pid} ended")
+
+        watch_parent(parent_pid, parent_gone)
     try:
         if request.reason is None:
             server.run(sockets=[sock])

@@ -182,3 +182,42 @@ def test_a_joined_engine_that_is_stopped_is_reported_as_stopped_not_crashed(qtbo
         engine.shutdown()
     finally:
         serve.kill()
+
+
+def test_keep_serving_turned_on_after_the_engine_started_keeps_it_after_the_window_exits(hearth_home, reaper):
+    """The engine was started with a parent watch; the window asks it to stay when it closes with the setting on."""
+    script = textwrap.dedent("""
+        import sys
+        from PySide6.QtCore import QTimer
+        from app.ui import app as ui_app
+
+        build = ui_app.build_window
+
+        def build_and_close(core):
+            win, engine = build(core)
+            def ready():
+                print("ENGINE", engine.pid, flush=True)
+                core.settings.set("server_keep_running", True)
+                QTimer.singleShot(0, win.close)
+            engine.supervisor.ready.connect(ready)
+            return win, engine
+
+        ui_app.build_window = build_and_close
+        sys.exit(ui_app.run_window())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env=_env(hearth_home), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lock = lockfile.read()
+    assert lock is not None and lock.started_by is not None  # it was watching the window
+    import httpx
+    from httpx_sse import connect_sse
+
+    # A load takes longer than the parent watch's period (1 s): the engine has noticed its window is gone by then.
+    with httpx.Client(base_url=lock.base_url, headers=lock.headers, timeout=60) as client, \
+            connect_sse(client, "POST", "/hearth/v1/load", json={"model_id": 1}) as events:
+        kinds = [json.loads(e.data)["event"] for e in events.iter_sse()]
+    assert kinds[-1] == "model_loaded"
+    assert lockfile.answers(lock), "the engine stopped with its window although asked to keep serving"
+    os.kill(lock.pid, signal.SIGTERM)
+    assert wait_for(lambda: not lockfile.pid_running(lock.pid), 30)

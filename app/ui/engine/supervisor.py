@@ -229,6 +229,18 @@ class EngineSupervisor(QObject):
             time.sleep(0.05)
         return False
 
+    def _keep_serving(self) -> None:
+        """An engine started with a parent watch stays up after this window ends (the setting was turned on later)."""
+        from app.ui.engine.client import call
+
+        endpoint = self._endpoint
+        if endpoint is None or self.keep_running:  # started without a parent watch: nothing to lift
+            return
+        try:
+            call(endpoint, "POST", "/hearth/v1/keep-serving", timeout=5.0)
+        except Exception as exc:  # noqa: BLE001 - then it ends with this window, as it was started to
+            log.warning("the engine could not be asked to keep serving: %s", exc)
+
     def restart(self) -> None:
         """Stop the engine this window started and start it again (it then listens where the settings now say).
         In the background; requests made meanwhile wait for the new engine. A joined engine is not touched."""
@@ -260,7 +272,10 @@ class EngineSupervisor(QObject):
             self._closing = True
             self._lock.notify_all()
             proc = self._process
-        if proc is None or self.joined or not stop_owned or proc.poll() is not None:
+        if proc is None or self.joined or proc.poll() is not None:
+            return
+        if not stop_owned:
+            self._keep_serving()
             return
         proc.terminate()
         try:
