@@ -1,11 +1,11 @@
 """The window's routes (`/hearth/v1`, the internal token required): each use of the model is a POST answered by a
 Server-Sent Events stream of that job's events, ending with one final event.
 
-The job-queuing routes are coroutines: a job's events reach the event loop it was submitted from. A route checks
-the request, queues one job on the model owner (`Scheduler`) and relays its events. Leaving the
-stream, or a client that disconnects, stops the job: a queued one never runs, a running one ends within one
-token. Errors found before the job is queued are plain HTTP errors: 404 for an unknown model, adapter or
-message, 422 for a malformed body, 503 with Retry-After when the queue is full.
+A route checks the request, queues one job on the model owner (`Scheduler`) and relays its events; the routes
+that queue are coroutines, since a job's events reach the event loop it was submitted from. Leaving the stream,
+or a client that disconnects, stops the job: a queued one never runs, a running one ends within one token. Errors
+found before the job is queued are plain HTTP errors: 404 for an unknown model or adapter, 422 for a malformed
+body, 503 with Retry-After when the queue is full.
 """
 
 from __future__ import annotations
@@ -217,13 +217,13 @@ async def stop_reply(assistant_id: int, state: EngineState = Depends(engine_stat
     if handle is not None:
         handle.stop()
     else:
-        state.jobs.stop_requests.add(assistant_id)
+        state.jobs.stop_ahead(assistant_id)
     return {"stopped": True, "tokens": state.jobs.tokens_so_far.get(assistant_id, 0)}
 
 
 @router.post("/benchmark")
-async def run_benchmark(body: BenchmarkBody, request: Request, state: EngineState = Depends(engine_state)
-                  ) -> EventSourceResponse:
+async def run_benchmark(body: BenchmarkBody, request: Request,
+                        state: EngineState = Depends(engine_state)) -> EventSourceResponse:
     model, backend = _model(state, body.model_id), _backend(body.backend)
     job = _logged(state, request, lambda ctx: state.jobs.benchmark(ctx, model, backend))
     return _stream(_submit(state, job, f"benchmark {model.name}"),
@@ -231,8 +231,8 @@ async def run_benchmark(body: BenchmarkBody, request: Request, state: EngineStat
 
 
 @router.post("/compare")
-async def compare(body: CompareBody, request: Request, state: EngineState = Depends(engine_state)
-                  ) -> EventSourceResponse:
+async def compare(body: CompareBody, request: Request,
+                  state: EngineState = Depends(engine_state)) -> EventSourceResponse:
     model, backend = _model(state, body.model_id), _backend(body.backend)
     adapter = _adapter(state, body.adapter_id)
     params = GenerationParams.from_dict(body.params)

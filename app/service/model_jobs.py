@@ -31,6 +31,7 @@ from app.service.crash_hooks import abort_if_asked
 log = logging.getLogger(__name__)
 
 COALESCE_S = 0.030  # tokens reach a window in batches about this often, not one message per token
+STOP_AHEAD_S = 60.0  # how long a stop asked before its reply's request arrived is kept for it
 
 
 class ModelJobs:
@@ -38,8 +39,10 @@ class ModelJobs:
         self.host, self.db, self.hub = host, db, hub
         self.meter = LoadMeter()
         self.state = "idle"
-        # Replies asked to stop before their request reached the engine (the window's stop can overtake it).
-        self.stop_requests: set[int] = set()
+        # Replies asked to stop before their request reached the engine (the window's stop can overtake it), with
+        # when: a request that never comes must not stop a later reply that gets the same id (SQLite reuses the
+        # highest id once its row is deleted).
+        self.stop_requests: dict[int, float] = {}
         self.reply_handles: dict = {}  # assistant id -> JobHandle of a reply queued or running (event loop side)
         self.tokens_so_far: dict[int, int] = {}  # assistant id -> tokens generated, while it runs (the stop route)
         self.set_state("idle")  # so the first subscriber of /events hears the state at once
@@ -158,8 +161,8 @@ class ModelJobs:
 
     def _reply(self, ctx: JobContext, pending: PendingReply, summary: dict) -> dict:
         mid = pending.assistant_id
-        if mid in self.stop_requests:
-            self.stop_requests.discard(mid)
+        asked_at = self.stop_requests.pop(mid, None)
+        if asked_at is not None and time.monotonic() - asked_at < STOP_AHEAD_S:
             self.fail_reply(ctx, mid, "Stopped before it started.")
             summary["outcome"] = "stopped"
             return summary
@@ -179,7 +182,7 @@ class ModelJobs:
         ctx.emit({"event": "reply_started", "assistant_id": mid})
         buffer: list[str] = []
         last_emit = 0.0
-        should_stop = lambda: ctx.should_stop() or mid in self.stop_requests  # noqa: E731
+        should_stop = ctx.should_stop
         try:
             for event in run_reply(self.db, self.host.backend, pending, should_stop):
                 if isinstance(event, TextDelta):
@@ -205,7 +208,6 @@ class ModelJobs:
                 elif isinstance(event, Failed):
                     ctx.emit({"event": "reply_failed", "assistant_id": mid, "message": event.message})
         finally:
-            self.stop_requests.discard(mid)
             self.tokens_so_far.pop(mid, None)
             self._measure()
             self.set_state("idle")
@@ -220,6 +222,14 @@ class ModelJobs:
                 return False
             msg.owner_pid, msg.owner_started = pid, started
             return True
+
+    def stop_ahead(self, mid: int) -> None:
+        """Remember a stop for a reply whose request has not arrived yet (it will not start)."""
+        now = time.monotonic()
+        for old, asked_at in list(self.stop_requests.items()):
+            if now - asked_at >= STOP_AHEAD_S:
+                self.stop_requests.pop(old, None)
+        self.stop_requests[mid] = now
 
     def fail_reply(self, ctx: JobContext, mid: int, message: str) -> None:
         """The reply never ran: its message says why, and the caller hears it."""
