@@ -40,8 +40,8 @@ class ModelJobs:
         self.meter = LoadMeter()
         self.state = "idle"
         # Replies asked to stop before their request reached the engine (the window's stop can overtake it), with
-        # when: a request that never comes must not stop a later reply that gets the same id (SQLite reuses the
-        # highest id once its row is deleted).
+        # when: stops for replies whose request never comes (or had already ended) are dropped after a while
+        # instead of piling up for the life of the engine.
         self.stop_requests: dict[int, float] = {}
         self.reply_handles: dict = {}  # assistant id -> JobHandle of a reply queued or running (event loop side)
         self.tokens_so_far: dict[int, int] = {}  # assistant id -> tokens generated, while it runs (the stop route)
