@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 GRACEFUL_S = 5.0  # how long open streams get to end once the engine is asked to stop
 OWNER_STOP_S = 30.0  # how long the model owner gets to finish its job (a load cannot be interrupted)
+FORCED_STOP_S = 3.0  # the same after a second Ctrl-C: the person wants out now
 
 
 def create_app(state: EngineState, cors_origins: Sequence[str] = ()) -> FastAPI:
@@ -157,14 +158,14 @@ def run_server(state: EngineState, sock: socket.socket, *, cors_origins: Sequenc
     finally:
         if written is not None:  # first: nobody can reach this engine any more, so nobody should try to join it
             lockfile.remove(written)
-        code = shutdown(state)
+        code = shutdown(state, FORCED_STOP_S if server.force_exit else OWNER_STOP_S)
     return code
 
 
-def shutdown(state: EngineState) -> int:
+def shutdown(state: EngineState, wait_s: float = OWNER_STOP_S) -> int:
     """Stop every job, let the running one end, free the model, and close the database once nothing writes."""
-    if not state.scheduler.shutdown(OWNER_STOP_S):
-        log.error("the model owner is still busy after %.0f s; leaving without closing the database", OWNER_STOP_S)
+    if not state.scheduler.shutdown(wait_s):
+        log.error("the model owner is still busy after %.0f s; leaving without closing the database", wait_s)
         return 1
     state.core.db.close()
     log.info("engine stopped")
