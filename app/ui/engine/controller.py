@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 COALESCE_S = 0.030  # the engine batches tokens this often; one queued signal per batch reaches the window
 
+SUBSCRIBE_WAIT_S = 5.0  # the longest a request waits for the window to hear the engine-wide events
 REPLY_END = frozenset({"reply_finished", "reply_failed"})
 LOAD_END = frozenset({"model_loaded", "model_failed"})
 INTERRUPTED_NOTE = "The engine stopped while writing this reply; what it wrote so far is kept."
@@ -83,7 +84,7 @@ class EngineController(QObject):
         self.worker = EngineWorker(self)
         self.supervisor = EngineSupervisor(self, keep_running=keep_running, listen=listen)
         self.supervisor.crashed.connect(self._on_crashed)
-        self.supervisor.ready.connect(self._follow_events)
+        self.supervisor.on_ready.append(self._follow_events)
         self._event.connect(self._dispatch)
         self._ended.connect(self._on_ended)
         self.busy_ids: set[int] = set()
@@ -95,9 +96,9 @@ class EngineController(QObject):
         self.loaded_model_id: int | None = None
         self.last_crash: tuple[str, str] | None = None
         self._events_stream: Stream | None = None
+        self._following: dict[int, threading.Event] = {}  # by engine generation: its /events is subscribed
         self._stopping_reason: str | None = None
         self._closing = False
-        self._generation = 0
         if start:
             self.supervisor.start()
 
@@ -173,6 +174,9 @@ class EngineController(QObject):
         try:
             endpoint = self.supervisor.endpoint()
             generation = self.supervisor.generation
+            following = self._following.get(generation)
+            if following is not None:
+                following.wait(SUBSCRIBE_WAIT_S)
             if request.message_id is not None and request.message_id in self._stopped:
                 self._ended.emit(key, EngineRequestError("Stopped before it started."))
                 return
@@ -200,26 +204,31 @@ class EngineController(QObject):
         except Exception as exc:  # noqa: BLE001 - a stop that cannot be delivered: the engine is gone or done
             log.info("stop of reply %s not delivered: %s", message_id, exc)
 
-    @Slot()
-    def _follow_events(self) -> None:
-        """Once per engine: a thread that follows GET /hearth/v1/events until that engine goes."""
+    def _follow_events(self, endpoint, generation: int) -> None:
+        """Once per engine, in the thread that started it: a thread that follows GET /hearth/v1/events until that
+        engine goes. Requests wait until it is subscribed (its first event, the replayed state, has come), so no
+        engine-wide event of theirs (a load_started) is published before this window listens."""
         if self._closing:
             return
         if self._events_stream is not None:
             self._events_stream.close()
         stream = self._events_stream = Stream()
         self._stopping_reason = None
-        endpoint = self.supervisor.current()
-        if endpoint is None:
-            return
+        subscribed = self._following.setdefault(generation, threading.Event())
+
+        def on_event(event: dict) -> None:
+            subscribed.set()
+            self._event.emit(0, event)
 
         def follow() -> None:
             try:
-                stream.run(endpoint, "GET", "/hearth/v1/events", None, lambda ev: self._event.emit(0, ev))
+                stream.run(endpoint, "GET", "/hearth/v1/events", None, on_event)
             except (StreamBroken, EngineRequestError) as exc:
                 log.info("engine events stream ended: %s", exc)
             except Exception:  # noqa: BLE001
                 log.exception("engine events stream failed")
+            finally:
+                subscribed.set()  # nobody waits for a stream that is gone
 
         threading.Thread(target=follow, name="engine-events", daemon=True).start()
 

@@ -76,6 +76,8 @@ class EngineSupervisor(QObject):
         self.joined = False
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.generation = 0  # counts engines: a request knows whether the one it used is the one that died
+        # Called in the starting thread once an engine answers, before any waiting request is let through.
+        self.on_ready: list[Callable[[Endpoint, int], None]] = []
 
     # -- starting ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -125,8 +127,12 @@ class EngineSupervisor(QObject):
                 self._lock.notify_all()
             return
         with self._lock:
-            self._endpoint, self._starting = found, False
             self.generation += 1
+            generation = self.generation
+        for callback in self.on_ready:
+            callback(found, generation)
+        with self._lock:
+            self._endpoint, self._starting = found, False
             self._lock.notify_all()
         self.ready.emit()
 
