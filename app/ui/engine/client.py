@@ -26,6 +26,30 @@ class StreamBroken(Exception):
     """The connection ended before the final event: the engine may have died."""
 
 
+class PostOrder:
+    """Requests reach the engine in the order the window made them (from there its queue is FIFO): a request's
+    thread posts only when every earlier request has been accepted (the engine has queued its job) or has failed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 1
+        self._finished: set[int] = set()
+
+    def wait_turn(self, ticket: int, timeout: float = 60.0) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._next >= ticket, timeout)
+
+    def done(self, ticket: int) -> None:
+        with self._cond:
+            if ticket < self._next:
+                return
+            self._finished.add(ticket)
+            while self._next in self._finished:
+                self._finished.discard(self._next)
+                self._next += 1
+            self._cond.notify_all()
+
+
 class Stream:
     """A request's stream, which another thread may close (a window that shuts down, a stop)."""
 
@@ -45,7 +69,8 @@ class Stream:
                 pass
 
     def run(self, endpoint: Endpoint, method: str, path: str, body: dict | None,
-            on_event: Callable[[dict], None], final: frozenset[str] | None = None) -> None:
+            on_event: Callable[[dict], None], final: frozenset[str] | None = None,
+            on_accepted: Callable[[], None] | None = None) -> None:
         """Read the stream to its end, calling `on_event` for each event. Returns after a final event (or the end
         of an endless stream when closed); raises StreamBroken or EngineRequestError."""
         import httpx
@@ -65,6 +90,8 @@ class Stream:
                     if response.status_code != 200:
                         response.read()
                         raise EngineRequestError(error_text(response))
+                    if on_accepted is not None:  # the route queues its job before it answers
+                        on_accepted()
                     for sse in source.iter_sse():
                         if not sse.data:
                             continue

@@ -21,7 +21,7 @@ from app.core.chat.turns import PendingReply
 from app.core.library.registry import ModelRef
 from app.core.storage.db import Database
 from app.ui.engine import protocol, rescue
-from app.ui.engine.client import EngineRequestError, Stream, StreamBroken, call
+from app.ui.engine.client import EngineRequestError, PostOrder, Stream, StreamBroken, call
 from app.ui.engine.supervisor import EngineSupervisor, EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ class EngineController(QObject):
         self.busy_ids: set[int] = set()
         self._stopped: set[int] = set()
         self._requests: dict[int, _Request] = {}
-        self._keys = itertools.count(1)
+        self._keys = itertools.count(1)  # also each request's place in the order they reach the engine
+        self._order = PostOrder()
         self._received: dict[int, list[str]] = {}  # text each streaming reply got so far (kept if the engine dies)
         self._loading: ModelRef | None = None
         self.loaded_model_id: int | None = None
@@ -170,18 +171,21 @@ class EngineController(QObject):
         self._in_thread(self._run_request, key, request, path, body, final)
 
     def _run_request(self, key: int, request: _Request, path: str, body: dict, final: frozenset[str]) -> None:
-        """In a reader thread: wait for the engine, post, pass every event to the main thread."""
+        """In a reader thread: wait for the engine and for the requests made before this one to be queued there,
+        post, pass every event to the main thread. The key is the request's place in the window's order."""
         try:
             endpoint = self.supervisor.endpoint()
             generation = self.supervisor.generation
             following = self._following.get(generation)
             if following is not None:
                 following.wait(SUBSCRIBE_WAIT_S)
+            self._order.wait_turn(key)
             if request.message_id is not None and request.message_id in self._stopped:
                 self._ended.emit(key, EngineRequestError("Stopped before it started."))
                 return
             try:
-                request.stream.run(endpoint, "POST", path, body, lambda ev: self._event.emit(key, ev), final)
+                request.stream.run(endpoint, "POST", path, body, lambda ev: self._event.emit(key, ev), final,
+                                   on_accepted=lambda: self._order.done(key))
             except StreamBroken as exc:
                 if self.supervisor.dead(generation):
                     self._ended.emit(key, EngineUnavailable("engine died"))
@@ -194,6 +198,8 @@ class EngineController(QObject):
         except Exception as exc:  # noqa: BLE001 - a request must never take the window down
             log.exception("engine request %s failed", path)
             self._ended.emit(key, EngineRequestError(f"The request to the engine failed ({exc})."))
+        finally:
+            self._order.done(key)  # (again, if accepted): the next request may go
 
     def _post_stop(self, message_id: int, timeout: float = 10.0) -> None:
         endpoint = self.supervisor.current()
