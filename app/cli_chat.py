@@ -42,7 +42,10 @@ def chat(args) -> int:
         for key in ("temperature", "max_tokens", "seed"):
             if getattr(args, key) is not None:
                 params[key] = getattr(args, key)
-        convs.update_conversation_settings(session, conversation.id, model_id=model.id, params=params)
+        # An existing conversation keeps its own model unless --model names another.
+        keep = args.conversation is not None and not args.model and conversation.model_id is not None
+        convs.update_conversation_settings(session, conversation.id, model_id=conversation.model_id if keep else model.id,
+                                           params=params)
         conversation_id = conversation.id
         if getattr(args, "adapter", None):
             adapter = find_adapter(session, args.adapter)
@@ -56,7 +59,8 @@ def chat(args) -> int:
         pending = start_turn(core.db, conversation_id, args.prompt)
         if args.ignore_eos:  # this reply only: the conversation's stored settings stay as they are
             pending = replace(pending, params=replace(pending.params, ignore_eos=True))
-        backend = core.new_host().load(model.id, model.path, model.name, model.format)
+        model = pending.model  # the conversation's model (and below, its backend choice)
+        backend = core.new_host().load(model.id, model.path, model.name, model.format, pending.backend)
         backend.set_adapter(pending.adapter)
     except (ModelLoadError, NoModelError, ValueError) as exc:
         return _err(str(exc))

@@ -55,3 +55,19 @@ def test_killed_mid_reply_keeps_the_text_and_marks_it_interrupted(hearth_home):
     assert messages[0]["content"] == "Say hi."
     assert messages[3]["status"] == "interrupted"
     assert messages[3]["content"].startswith(partial[:40])
+
+
+def test_continuing_a_conversation_keeps_its_model(hearth_home, tmp_path, starter_path):
+    import shutil
+
+    copy = tmp_path / "Second-Model-Q4_1.gguf"
+    shutil.copyfile(starter_path, copy)
+    imported = hearth("models", "import", str(copy), "--in-place", home=hearth_home)
+    assert imported.returncode == 0, imported.stderr
+    first = hearth("chat", "hi", "--model", "Second", "--max-tokens", "4", home=hearth_home)
+    assert first.returncode == 0, first.stderr
+    name = first.stderr.rsplit("[", 1)[1].split(" · ")[0]
+    assert "SmolLM2 135M Instruct (Q4_1)" not in name  # not the default model
+    again = hearth("chat", "more", "--conversation", "1", "--max-tokens", "4", home=hearth_home)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.rsplit("[", 1)[1].startswith(f"{name} · conversation 1"), again.stderr[-300:]
