@@ -137,6 +137,13 @@ class ModelJobs:
             self.host.unload()
             self.hub.publish({"event": "loaded_model_changed", "model_id": None})
             self.set_state("idle")
+        from app.core.library.registry import get_model
+        from app.service.openai_jobs import close_embeddings  # the API's embedding context holds the file open too
+
+        with self.db.session() as session:
+            model = get_model(session, model_id)
+        if model is not None:
+            close_embeddings(self.host, model.path)
         ctx.emit({"event": "model_released", "model_id": model_id})
 
     # --- a chat reply ------------------------------------------------------------------------------------------
