@@ -151,7 +151,7 @@ def run(args) -> int:
     settings = core.settings
     # The raw side in this process: the same file, context, threads and weight layouts as the engine's load, and
     # the same prompt tokens (the model's own chat template).
-    backend = LlamaBackend(info.path, n_ctx=info.n_ctx, n_threads=settings["n_threads"],
+    backend = LlamaBackend(info.path, name=info.name, n_ctx=info.n_ctx, n_threads=settings["n_threads"],
                            n_gpu_layers=settings["gpu_layers"])
     raw = backend.llm
     probe = _AppProbe(window)
