@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from app import APP_NAME, paths
 from app.core.library.registry import default_model
 from app.core.startup import Core, open_core
-from app.ui.engine import EngineController
+from app.ui.engine import EngineController, remote_vocab
 from app.ui.main_window import MainWindow
 
 
@@ -52,6 +52,7 @@ def build_window(core: Core) -> tuple[MainWindow, EngineController]:
     the background: the window shows at once). `engine.shutdown()` stops the engine if this window started it."""
     engine = EngineController(core.db, keep_running=keep_server_running(core), start=False,
                               listen=lambda: server_address(core))
+    remote_vocab.install(engine)  # the dataset preview tokenizes GGUF text in the engine, not in this process
     window = MainWindow(core, engine)
     # Once the event loop runs (after show): a starting engine's imports must not slow the window's first paint.
     QTimer.singleShot(0, engine.start)
