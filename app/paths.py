@@ -7,7 +7,6 @@ Everything lives under one root: the platform's data directory, or $HEARTH_HOME 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import platformdirs
@@ -67,8 +66,5 @@ def cache_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """The `resources/` folder: beside the package in a checkout, inside the bundle when frozen."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    """`app/resources/` (theme, images, screenshot samples): package data, so a wheel and a frozen app have it too."""
+    return Path(__file__).resolve().parent / "resources"

@@ -1,7 +1,7 @@
 """The Training tab's screenshots, drawn from a recorded job instead of a training run (a real one takes minutes on
 a small machine, and the picture would show whatever that run happened to do).
 
-`resources/training-sample.json` holds a real run of the starter model on a small persona set: its events with
+`app/resources/training-sample.json` holds a real run of the starter model on a small persona set: its events with
 their times and the replies a blind A/B test got from the base model and from the adapter. Each picture writes that
 run into the throw-away home as the worker would have left it (a run folder with `events.jsonl`, the job row, its
 metrics and its adapter) and lets the real widgets show it. The running job is fed its recorded events through the

@@ -1,6 +1,6 @@
 """The Server tab's screenshots: as it opens (off, nothing logged), and on with a request log.
 
-The log is replayed from `resources/server-requests-sample.json`, request events recorded from a real engine while
+The log is replayed from `app/resources/server-requests-sample.json`, request events recorded from a real engine while
 the openai client called it, moved in time so that the last one happened a few seconds ago. They go through the
 engine controller's `request_logged` signal when it has one (the path a live event takes), else to the page.
 """
