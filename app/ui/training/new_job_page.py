@@ -60,6 +60,12 @@ def _section(title: str) -> QLabel:
     return label
 
 
+
+def _shrinkable(box: QComboBox) -> None:
+    """A combo box sized for a dozen characters at least, not for its longest item: the page must fit 1024 px."""
+    box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(12)
+
 class NewJobPage(QWidget):
     start_requested = Signal(object, dict, object, str)  # base ModelRef, options, DatasetSpec, name
 
@@ -75,8 +81,10 @@ class NewJobPage(QWidget):
         self.min_rating = QComboBox()
         self.min_rating.addItem("Thumbs-up replies and corrections", 1)
         self.min_rating.addItem("Corrections only", 2)
+        _shrinkable(self.min_rating)
         self.conversation_counts = plain_label("")
         self.conversation_counts.setObjectName("hint")
+        self.conversation_counts.setWordWrap(True)  # long counts wrap rather than widen the window past 1024 px
         # Replies other apps got through the API, kept ("Keep API conversations") and rated over /v1/hearth/feedback
         self.use_api = QCheckBox("Rated API exchanges")
         self.use_api.toggled.connect(lambda _checked: self._invalidate())
@@ -124,7 +132,9 @@ class NewJobPage(QWidget):
         counts_row.addWidget(self.conversation_counts, 1)
         counts_row.addWidget(self.use_api)
         left.addLayout(counts_row)
-        left.addWidget(plain_label("JSONL files (OpenAI, ShareGPT or Alpaca; detected per line)"))
+        files_label = plain_label("JSONL files (OpenAI, ShareGPT or Alpaca; detected per line)")
+        files_label.setWordWrap(True)
+        left.addWidget(files_label)
         files_row = QHBoxLayout()
         files_row.addWidget(self.files_view, 1)
         file_buttons = QVBoxLayout()
@@ -150,6 +160,7 @@ class NewJobPage(QWidget):
         # -- 2. how to train --------------------------------------------------------------------------------
         self.base = QComboBox()
         self.base.setModel(models)
+        _shrinkable(self.base)
         self.method_note = plain_label(qlora_note())
         self.method_note.setObjectName("hint")
         self.method_note.setWordWrap(True)
