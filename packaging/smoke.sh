@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke-test a frozen Hearth: run it from a read-only copy of its folder with a fresh data folder and no network
 # (a network namespace with only loopback, where the system allows one), and check that the window renders to a
-# PNG, `hearth chat` answers through the engine child, `hearth serve` answers the openai client, the train-worker
+# PNG, the window starts its engine child (this executable with `serve`) and loads the model, `hearth chat` answers, `hearth serve` answers the openai client, the train-worker
 # runs a 3-step job when the build has the training stack, nothing was written into the app folder, and no process
 # is left behind. Usage: packaging/smoke.sh [APP_FOLDER (default dist/hearth)]
 # SMOKE_OUT=folder keeps the screenshot; PYTHON=python with the `openai` client (default .venv/bin/python).
@@ -41,6 +41,20 @@ screenshot() {
         [[ $(stat -c %s "$OUT/window.png") -gt 20000 ]]
 }
 
+window_engine() {  # the window starts its engine child (this executable with `serve`), loads the model, closes
+    local line
+    line="$(timeout 180 "$HEARTH" window-probe idle-rss | grep '^IDLE_RSS')" || return 1
+    echo "     window and engine memory (bytes): ${line#IDLE_RSS }"
+    [[ "$(echo "$line" | cut -d' ' -f3)" -gt 0 ]]
+}
+
+start_time() {  # seconds from starting the executable to a shown window
+    local start shown
+    start="$(date +%s.%N)"
+    shown="$(timeout 120 "$HEARTH" window-probe shown | sed -n 's/^WINDOW_SHOWN //p')" || return 1
+    echo "     start to shown window: $(echo "$shown - $start" | bc) s"
+}
+
 chat() {
     local reply
     reply="$("$HEARTH" chat "hi" --max-tokens 8 --seed 1)" && echo "     reply: $reply" && [[ -n "${reply// }" ]]
@@ -77,7 +91,9 @@ nothing_written() {
 echo "smoke: $DIST (offline: $HEARTH_SMOKE_OFFLINE, data: $HEARTH_HOME)"
 total=$SECONDS
 step "window renders offscreen ($OUT/window.png)" screenshot
-step "hearth chat answers through the engine child" chat
+step "window starts its engine child and loads the model" window_engine
+step "window start time" start_time
+step "hearth chat answers" chat
 step "hearth serve answers the openai client" "$PYTHON" packaging/smoke_api.py "$HEARTH"
 step "sub-commands from the frozen executable" re_entry
 step "training" train
