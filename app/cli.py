@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("window-probe", description="Used by the start-up benchmark.")
     probe.add_argument("what", choices=("shown", "idle-rss"))
+    layout_probe = sub.add_parser("llama-layout-probe", description="Used by the engine: whether this CPU runs "
+                                  "llama.cpp's extra weight layouts (a crash here costs only this process).")
+    layout_probe.add_argument("model", help="a small GGUF model to try")
     return parser
 
 
@@ -172,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.core.training.worker import main as train_worker
 
         return train_worker(args.job, resume=args.resume, detached=args.detached, end_with=args.end_with)
+    if args.command == "llama-layout-probe":
+        from app.core.engine.cpu_layouts import probe_main
+
+        return probe_main(args.model)
     if args.command == "window-probe":
         from app.ui.app import run_window
 

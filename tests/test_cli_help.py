@@ -6,7 +6,7 @@ from app import __version__
 from app.cli import _parser
 from tests.helpers.procs import hearth
 
-INTERNAL = {"train-worker", "window-probe"}
+INTERNAL = {"train-worker", "window-probe", "llama-layout-probe"}
 
 
 def _sub_parsers(parser: argparse.ArgumentParser, path=()):

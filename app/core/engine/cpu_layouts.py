@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from app import paths
+from app.core.child_command import app_command
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def _probe_key() -> str:
 def _probe(model: Path) -> bool:
     """A decode in a child with the layouts on: a SIGSEGV there costs a child, not the app."""
     try:
-        run = subprocess.run([sys.executable, "-m", "app.core.engine.cpu_layouts", str(model)],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(app_command("llama-layout-probe", str(model)), capture_output=True, text=True,
+                             timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("llama.cpp layout probe did not finish (%s); keeping plain layouts", exc)
         return False
@@ -123,7 +124,8 @@ def open_llama(**kwargs):
         return Llama(**kwargs)
 
 
-def _probe_main(model: str) -> int:
+def probe_main(model: str) -> int:
+    """`hearth llama-layout-probe MODEL` (a child of `_probe`): a batch and a few decodes with the layouts on."""
     from llama_cpp import Llama
 
     llm = Llama(model_path=model, n_ctx=512, n_threads=1, n_threads_batch=1, verbose=False)
@@ -133,7 +135,3 @@ def _probe_main(model: str) -> int:
         llm.eval([tokens[-1]])
     llm.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_probe_main(sys.argv[1]))

@@ -59,3 +59,20 @@ def test_the_layout_switch_reaches_llama_cpp():
     with cpu_layouts.llama_layouts(False):
         assert lib.llama_model_default_params().use_extra_bufts is False
     assert lib.llama_model_default_params().use_extra_bufts is True
+
+
+def test_the_probe_child_is_hearth_itself_with_a_sub_command(monkeypatch):
+    """The probe's child is started like every child (a frozen app has no `-m`): it decodes, or dies of the CPU."""
+    runs, real_run = [], subprocess.run
+
+    def run(command, **kwargs):
+        runs.append(command)
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr(cpu_layouts.subprocess, "run", run)
+    allowed = cpu_layouts._probe(starter_model_path())
+    assert runs and runs[0][-2:] == ["llama-layout-probe", str(starter_model_path())]
+    usage = real_run(runs[0], capture_output=True, text=True, timeout=120)
+    assert "usage:" not in usage.stderr
+    assert allowed is (usage.returncode == 0)
+    assert usage.returncode == 0 or usage.returncode < 0, usage.stderr[-2000:]  # a signal, never an error exit
