@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.monitor_tab.memory_alert_changed.connect(self._on_memory_alert)
         self.training_tab.use_adapter_requested.connect(self._use_adapter)
         self.training_tab.job_started.connect(self._watch_job)
+        engine.supervisor.ready.connect(self._watch_engine)  # the model's memory is the engine's, not the window's
         self.training_tab.library_changed.connect(self.models.refresh)
         self.training_tab.library_changed.connect(self.models_tab.library.refresh)
         self.settings_events.setting_changed.connect(self.monitor_tab.on_setting_changed)
@@ -168,6 +169,11 @@ class MainWindow(QMainWindow):
     def _use_adapter(self, adapter_id: int) -> None:
         self.chat.use_adapter(adapter_id)
         self.tabs.setCurrentWidget(self.chat)
+
+    @Slot()
+    def _watch_engine(self) -> None:
+        if self.engine.pid is not None:
+            self.monitor.watch(self.engine.pid, "Engine")
 
     @Slot(int, int)
     def _watch_job(self, job_id: int, pid: int) -> None:

@@ -111,6 +111,8 @@ def test_reply_figures_come_from_the_engine_and_a_training_child_is_charted(qtbo
     tab = _open_monitor(qtbot, window)
     with qtbot.waitSignal(window.engine.worker.model_loaded, timeout=60000):
         load_default_model(window)
+    # the model lives in the engine process: its memory is charted beside the window's
+    qtbot.waitUntil(lambda: "rss:Engine" in tab.charts.hearth_memory.curves, timeout=5000)
     window.chat.forced_params = {"ignore_eos": True}  # a reply long enough for live rate points, always
     panel = window.chat.settings_panel
     panel.form.set_values({**panel.form.values(), "max_tokens": 64})

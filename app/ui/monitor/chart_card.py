@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QSizePolicy, QVBoxLayout
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
 from app.core.units import GB, MB
 from app.ui.plain_text import plain_label
@@ -55,6 +55,27 @@ class TimeAxis(pg.AxisItem):
         return [(step, ticks)]
 
 
+class ElidedLabel(QLabel):
+    """Plain text that ends in "…" where the card is too narrow (a 1024-px window), whole in its tooltip."""
+
+    def __init__(self, text: str = ""):
+        super().__init__()
+        self.setTextFormat(Qt.PlainText)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # long text gives way; the column does not
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt's name
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.ElideRight, rect.width())
+        painter = QPainter(self)
+        self.style().drawItemText(painter, rect, self.alignment(), self.palette(), self.isEnabled(), shown,
+                                  self.foregroundRole())
+
+
 class ChartCard(QFrame):
     """`unit` is a suffix for the axis ("%", "W"), or "bytes" to plot in MB or GB as the values need."""
 
@@ -63,17 +84,15 @@ class ChartCard(QFrame):
         self.setObjectName("chartCard")
         self.unit = unit
         self.scale, self.suffix = (MB, "MB") if unit == "bytes" else (1.0, unit)
-        self.title = plain_label(title)
+        self.title = ElidedLabel(title)
         self.title.setObjectName("chartTitle")
         self.value = plain_label("–")
         self.value.setObjectName("chartValue")
-        self.detail = plain_label("")
+        self.detail = ElidedLabel("")
         self.detail.setObjectName("chartDetail")
-        self.range = plain_label("")
+        self.range = ElidedLabel("")
         self.range.setObjectName("chartRange")
         self.range.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        for label in (self.title, self.detail, self.range):  # long text clips instead of widening the column
-            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.note = plain_label("")
         self.note.setObjectName("chartNote")
         self.note.setWordWrap(True)
