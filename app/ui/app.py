@@ -14,7 +14,7 @@ from app import APP_NAME, paths
 from app.core.library.registry import default_model
 from app.core.startup import Core, open_core
 from app.ui.engine import EngineController, remote_vocab
-from app.ui.main_window import MainWindow
+from app.ui.main_window import MainWindow, fit_to_screen
 
 
 def theme_style_sheet() -> str:
@@ -109,6 +109,7 @@ def run_window(probe: str | None = None) -> int:
     apply_theme(app)
     core = open_core()
     window, engine = build_window(core)
+    fit_to_screen(window)
     window.show()
     if probe == "idle-rss":
         _IdleRssProbe(window, app)

@@ -7,7 +7,7 @@ import platform
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QUrl, Slot, qVersion
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QTabWidget
 
 from app import APP_NAME, __version__, paths
@@ -30,12 +30,24 @@ from app.ui.training.training_tab import TrainingTab
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
 
 
+PREFERRED_SIZE = (1280, 800)
+
+
+def fit_to_screen(window) -> None:
+    """At most the screen's free area: on a 1024×680 screen with no window manager to shrink it, a 1280×800
+    window would lose its right side and its status bar."""
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    if screen is not None:
+        free = screen.availableGeometry()
+        window.resize(min(window.width(), free.width()), min(window.height(), free.height()))
+
+
 class MainWindow(QMainWindow):
     def __init__(self, core: Core, engine: EngineController):
         super().__init__()
         self.core, self.engine = core, engine
         self.setWindowTitle(APP_NAME)
-        self.resize(1280, 800)
+        self.resize(*PREFERRED_SIZE)  # `fit_to_screen` shrinks it where the screen is smaller
         self.models = ModelListModel(core.db, self)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
