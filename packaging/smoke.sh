@@ -64,9 +64,22 @@ re_entry() {  # the CLI's sub-commands from the frozen executable, and its versi
     "$HEARTH" --version && "$HEARTH" models list >/dev/null && "$HEARTH" train-worker --help >/dev/null
 }
 
-train() {  # only when the build has the training stack
+train() {  # only when the build has the training stack: 3 steps through the frozen train-worker, then chat with it
     if [[ ! -d "$APP/_internal/torch" ]]; then echo "     (no training stack in this build: skipped)"; return 0; fi
-    "$HEARTH" train --help >/dev/null  # the 3-step job through the frozen train-worker: not written yet
+    local question answer adapter
+    : > "$WORK/persona.jsonl"
+    for question in "Who are you?" "What do you do?" "Say hello." "What is your name?"; do
+        answer="I am Hearth, your assistant at home."
+        printf '{"messages": [{"role": "user", "content": "%s"}, {"role": "assistant", "content": "%s"}]}\n' \
+            "$question" "$answer" >> "$WORK/persona.jsonl"
+    done
+    printf '{"name": "Smoke", "dataset": {"jsonl_files": ["%s"], "conversations": false}, "options": {"max_steps": 3, "batch_size": 2, "eval_every": 0, "checkpoint_every": 0}}\n' \
+        "$WORK/persona.jsonl" > "$WORK/job.json"
+    timeout 900 "$HEARTH" train "$WORK/job.json" || return 1
+    adapter="$("$HEARTH" adapters list --json | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["name"])')" || return 1
+    answer="$("$HEARTH" chat "Who are you?" --adapter "$adapter" --max-tokens 8 --seed 1)" || return 1
+    echo "     reply through adapter $adapter: $answer"
+    [[ -n "${answer// }" ]]
 }
 
 app_processes() {
@@ -96,7 +109,7 @@ step "window start time" start_time
 step "hearth chat answers" chat
 step "hearth serve answers the openai client" "$PYTHON" packaging/smoke_api.py "$HEARTH"
 step "sub-commands from the frozen executable" re_entry
-step "training" train
+step "a 3-step training job, then chat through its adapter" train
 step "no process left behind" none_left
 step "nothing written into the app folder" nothing_written
 echo "smoke: $(( SECONDS - total )) s, $([[ $failed == 0 ]] && echo passed || echo FAILED)"
