@@ -10,6 +10,7 @@ shared libraries and, with `train=True`, the training stack. What Hearth never i
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -103,7 +104,7 @@ def hearth_analysis(*, train: bool) -> Analysis:
         binaries += extra_binaries
     else:
         excludes += TRAIN_PACKAGES
-    return Analysis(
+    analysis = Analysis(
         [str(ROOT / "app" / "__main__.py")],
         pathex=[str(ROOT)],
         binaries=binaries,
@@ -112,6 +113,11 @@ def hearth_analysis(*, train: bool) -> Analysis:
         excludes=excludes,
         noarchive=False,
     )
+    # torch's hook brings its C++ test programs (torch/test, ~85 MB); torch/bin stays (torch_shm_manager is used).
+    unused = (f"torch{os.sep}test{os.sep}", "torch/test/")
+    analysis.datas = [entry for entry in analysis.datas if not entry[0].startswith(unused)]
+    analysis.binaries = [entry for entry in analysis.binaries if not entry[0].startswith(unused)]
+    return analysis
 
 
 def wants_train(argv: list[str]) -> bool:
