@@ -10,7 +10,7 @@ SPEC_ARGS=(-- --no-train)
 if [[ "${1:-}" == "--train" ]]; then SPEC_ARGS=(); fi
 
 if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
-    "$PYTHON" -m pip install --quiet pyinstaller
+    "$PYTHON" -m pip install --quiet -e ".[package]"  # the [package] extra: PyInstaller (editable, as installed)
 fi
 
 start=$(date +%s)
