@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.ui.screenshot import screenshot
 
         return screenshot(args.out, tab=args.tab, size=(args.width, args.height))
+    if args.command == "bench" and getattr(sys, "frozen", False):  # the app bundle leaves the benchmarks out
+        print("hearth: the benchmarks run from a source checkout (pip install -e '.[train,dev]'), not from the app",
+              file=sys.stderr)
+        return 1
     if args.command == "bench" and args.bench_what == "download":
         from app.bench.download_bench import main as bench_download
 

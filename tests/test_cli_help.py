@@ -36,3 +36,13 @@ def test_the_help_lists_the_commands_and_hides_internal_ones(hearth_home):
     assert "chat" in shown.stdout and "models" in shown.stdout
     version = hearth("--version", home=hearth_home)
     assert version.returncode == 0 and version.stdout.strip() == f"hearth {__version__}"
+
+
+def test_a_frozen_app_says_where_the_benchmarks_run(monkeypatch, capsys):
+    import sys
+
+    from app.cli import main
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert main(["bench", "chat"]) == 1
+    assert "source checkout" in capsys.readouterr().err
