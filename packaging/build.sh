@@ -20,4 +20,4 @@ echo "built dist/hearth in $(( $(date +%s) - start )) s"
 du -sh dist/hearth
 echo "the 10 biggest items:"
 du -s dist/hearth/_internal/* dist/hearth/_internal/*/* 2>/dev/null | sort -rn | head -10 \
-    | awk '{ printf "%8.1f MB  %s\n", $1 / 1024, $2 }'
+    | awk '{ printf "%8.1f MB  %s\n", $1 / 1024, $2 }' || true  # head closes the pipe early: not a failure
