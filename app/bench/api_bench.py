@@ -74,23 +74,9 @@ class _Server:
         raise RuntimeError(f"{self.name} did not start:\n{tail}")
 
     def stop(self) -> None:
-        import psutil
+        from app.core.child_command import end_tree
 
-        try:
-            tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
-        except psutil.Error:
-            tree = []
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        for p in tree:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(tree, timeout=10)
+        end_tree(self.proc)
 
 
 def _start_hearth(env: dict) -> tuple[_Server, str]:

@@ -22,3 +22,30 @@ def child_env() -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
+
+
+def end_tree(proc, graceful_s: float = 30.0) -> None:
+    """Ask a child (a `subprocess.Popen`) to stop with SIGTERM, give it `graceful_s`, then kill it and everything it
+    started. The tree is read first: once the child is gone, its own children can no longer be found from it."""
+    import subprocess
+
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.pid)
+        tree = [*parent.children(recursive=True), parent]
+    except psutil.Error:
+        tree = []
+    if proc.poll() is None and graceful_s > 0:
+        proc.terminate()
+        try:
+            proc.wait(timeout=graceful_s)
+        except subprocess.TimeoutExpired:
+            pass
+    for process in tree:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(tree, timeout=10)
+    proc.wait(10)

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psutil
 from httpx_sse import connect_sse
 
+from app.core.child_command import end_tree
 from app.service import lockfile
 from tests.helpers.waiting import wait_for
 
@@ -70,21 +70,7 @@ class EngineProcess:
     def kill(self, graceful_s: float = 30.0) -> None:
         """End the engine and anything it started, whatever state it is in (fixture teardown): asked to stop first
         (SIGTERM), killed if it has not within `graceful_s`."""
-        if self.proc.poll() is None and graceful_s > 0:
-            self.proc.terminate()
-            self.wait_exit(graceful_s)
-        try:
-            parent = psutil.Process(self.proc.pid)
-            procs = [*parent.children(recursive=True), parent]
-        except psutil.Error:
-            procs = []
-        for p in procs:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(procs, timeout=10)
-        self.proc.wait(10)
+        end_tree(self.proc, graceful_s)
 
 
 @contextmanager

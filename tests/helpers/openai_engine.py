@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 
+from app.core.child_command import end_tree
 from tests.helpers.waiting import wait_for
 
 STARTER = "SmolLM2 135M Instruct (Q4_1)"
@@ -69,22 +69,4 @@ def running_engine(home: Path, *args: str, api_key: str | None = None, settings:
         assert ready and url, f"hearth serve did not start:\n{''.join(output)}"
         yield Engine(proc, url[0], home, api_key, output)
     finally:
-        _end_tree(proc)
-
-
-def _end_tree(proc: subprocess.Popen) -> None:
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.Error:
-        tree = []
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-    for p in tree:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(tree, timeout=10)
+        end_tree(proc)
