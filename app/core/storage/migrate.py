@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest revision under migrations/versions; a test checks that it matches Alembic's own view of head.
-HEAD_REVISION = "0006_model_load_crash"
+HEAD_REVISION = "0007_assistant_versions"
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -229,6 +229,7 @@ class TrainingJob(Base):
     eval_loss_before: Mapped[float | None] = mapped_column(Float)
     eval_loss_after: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    assistant: Mapped[str | None] = mapped_column(String(300))  # the assistant whose next version this trains
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -275,3 +276,13 @@ class Adapter(Base):
     losses: Mapped[int] = mapped_column(Integer, default=0)  # ... and for the base model
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Versions of one assistant (migration 0007): "My assistant" v1, v2, v3 …
+    assistant: Mapped[str | None] = mapped_column(String(300))
+    version: Mapped[int | None] = mapped_column(Integer)
+    # Preference accuracy on held-out pairs: the share where the preferred reply gets the higher log-probability,
+    # and the mean margin between the two, with the adapter off (before) and on (after).
+    pref_pairs: Mapped[int | None] = mapped_column(Integer)
+    pref_accuracy_before: Mapped[float | None] = mapped_column(Float)
+    pref_accuracy_after: Mapped[float | None] = mapped_column(Float)
+    pref_margin_before: Mapped[float | None] = mapped_column(Float)
+    pref_margin_after: Mapped[float | None] = mapped_column(Float)

@@ -13,9 +13,18 @@ from app.core.options import Option, resolve
 METHODS = (("lora", "LoRA (full-precision base)"), ("qlora", "QLoRA (4-bit NF4 base, bitsandbytes)"))
 TARGETS = (("all-linear", "All linear layers"), ("attention", "Attention only (q, k, v, o)"))
 SCHEDULES = (("cosine", "Cosine"), ("linear", "Linear"), ("constant", "Constant"))
+OBJECTIVES = (("auto", "Imitate good replies, and learn preferences when there are any"),
+              ("sft", "Imitate good replies only"))
 OVERFLOW = (("cut", "Cut to the maximum length"), ("drop", "Leave the example out"))
 
 TRAINING_OPTIONS: tuple[Option, ...] = (
+    Option("objective", "Learn from", str, "auto", "Thumbs-up replies and corrections are imitated. With preferences "
+           "on, a corrected or thumbs-down reply is also made less likely than the reply preferred to it (DPO on "
+           "pairs) and a lone thumbs-down less likely than the base model found it (KTO).", choices=OBJECTIVES),
+    Option("preference_beta", "Preference strength (beta)", float, 0.1, "How far the adapter may move from the "
+           "base model to honour a preference. Higher keeps it closer to the base.", 0.01, 2.0, 0.05, decimals=2),
+    Option("fit_to_data", "Choose steps and learning rate from the data", bool, True, "Steps, learning rate and "
+           "evaluation cadence follow the dataset's size and the model's size. Turn off to set them yourself."),
     Option("method", "Method", str, "lora", "LoRA trains small adapter matrices beside the full-precision model. "
            "QLoRA keeps the base in 4-bit NF4 to save memory; it needs bitsandbytes and is fastest on an NVIDIA GPU.",
            choices=METHODS),

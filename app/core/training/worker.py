@@ -79,6 +79,10 @@ class Run:
             import psutil
 
             torch.set_num_threads(max(1, psutil.cpu_count(logical=False) or 1))
+        from app.core.training.yielding import ChatCourtesy
+
+        self.courtesy = ChatCourtesy(torch.get_num_threads())  # gives way to chat replies (yielding.py)
+        self.courtesy.start()
         base = self.job["base"]
         path = Path(base["path"])
         if not path.exists():
@@ -254,6 +258,7 @@ class Run:
             trained = sum(b.trained_tokens for b in batches) or 1
             step_started, loss_total = time.perf_counter(), 0.0
             for batch in batches:
+                self.courtesy.between_batches()
                 loss, _n = self._loss_sum(batch)
                 (loss / trained).backward()
                 loss_total += float(loss.detach())
