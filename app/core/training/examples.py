@@ -7,11 +7,13 @@ learned from. In a rated conversation only the rated (or corrected) reply is; ea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +22,9 @@ from app.core.chat.history import prompt_messages
 from app.core.engine.backend import ChatMessage
 from app.core.storage.conversations import IS_API, IS_CHAT, NOT_DELETED
 from app.core.storage.models import Conversation, Feedback, Message, MessageStatus
+
+if TYPE_CHECKING:  # preferences.py builds on this module's Turn
+    from app.core.training.preferences import Preference
 
 ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -33,11 +38,26 @@ class Turn:
     train: bool = False  # learn from this message's tokens (assistant turns only)
 
 
+def prompt_group(prompt: Iterable[Turn]) -> str:
+    """A prompt's identity from its text, for records that carry no other (JSONL lines, writing): the same
+    prompt in two files, or as an example and as a pair, is one group and lands on one side of the split."""
+    text = json.dumps([(t.role, t.content.strip()) for t in prompt], ensure_ascii=False)
+    return "prompt:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Example:
     turns: tuple[Turn, ...]
     source: str  # "conversations", "API exchanges", a JSONL file name, or "writing"
     origin: str  # for a person: where exactly it came from
+    group: str = ""  # the prompt's identity for the train / eval split ("": from the prompt's text)
+    unpaired_up: bool = False  # a lone thumbs-up: imitated, and no worse version of its prompt stands against it
+
+    def split_group(self) -> str:
+        if self.group:
+            return self.group
+        last = max((i for i, t in enumerate(self.turns) if t.train), default=len(self.turns))
+        return prompt_group(self.turns[:last])
 
     def key(self) -> str:
         """Identity for de-duplication: the same text in the same roles, whatever its origin."""
@@ -67,44 +87,113 @@ class Problem:
 class SourceResult:
     examples: list[Example] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    preferences: list[Preference] = field(default_factory=list)  # pairs and lone thumbs-down (preferences.py)
 
 
 # --- (a) the user's own conversations ------------------------------------------------------------------------
-def from_conversations(session: Session, *, min_rating: int = 1, conversation_ids: Iterable[int] | None = None,
-                       use_corrections: bool = True, api: bool = False) -> SourceResult:
-    """One example per rated reply: corrected replies with the correction as the target (whatever their rating),
-    others when rated at least `min_rating`. The context is what the model saw when it wrote the reply (the same
-    history a chat reply gets), with any earlier corrections applied. `api`: the exchanges the engine kept from
-    OpenAI clients (rated over the API) instead of the user's chats; each is a source of its own."""
-    result = SourceResult()
+def conversations_label(api: bool) -> str:
+    return "API exchanges" if api else "conversations"
+
+
+@dataclass(frozen=True)
+class RatedReply:
+    """One rated reply and what its rating means for training. A correction counts as a thumbs-down of the
+    original (the rule since corrections came in), so a corrected reply is never a thumbs-up version."""
+
+    message: Message
+    rating: int
+    correction: str | None  # the user's better reply, when corrections are used
+    up: bool  # a thumbs-up version: imitated, and preferred over a thumbs-down version of the same prompt
+    down: bool  # a thumbs-down version without a correction
+    group: str  # the prompt it answers: "chat:<conversation>:<user message>" ("api:" for API exchanges)
+
+    @property
+    def where(self) -> str:
+        return f"conversation {self.message.conversation_id}, message {self.message.id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.message.status == MessageStatus.COMPLETE and bool(self.message.content.strip())
+
+
+def rated_replies(session: Session, *, min_rating: int = 1, conversation_ids: Iterable[int] | None = None,
+                  use_corrections: bool = True, api: bool = False) -> list[RatedReply]:
+    """Every rated or corrected reply, in the order written. Thumbs count when `min_rating` takes thumbs-up
+    replies (1); with "corrections only" (2) neither kind of thumb is used."""
     query = (
         select(Feedback).join(Message).join(Conversation, Conversation.id == Message.conversation_id)
         .where(Message.role == "assistant", NOT_DELETED, IS_API if api else IS_CHAT)  # Recently deleted is not taught
     )
-    label = "API exchanges" if api else "conversations"
     if conversation_ids is not None:
         query = query.where(Message.conversation_id.in_(list(conversation_ids)))
+    replies = []
     for fb in session.scalars(query.order_by(Message.conversation_id, Message.id)):
         msg = fb.message
-        corrected = use_corrections and bool((fb.correction or "").strip())
-        if not corrected and fb.rating < min_rating:
+        correction = (fb.correction or "").strip() if use_corrections else ""
+        thumbs = not correction and min_rating <= 1
+        group = f"{'api' if api else 'chat'}:{msg.conversation_id}:{msg.parent_id}"
+        replies.append(RatedReply(msg, fb.rating, correction or None, thumbs and fb.rating >= max(min_rating, 1),
+                                  thumbs and fb.rating < 0, group))
+    return replies
+
+
+def pair_versions(replies: list[RatedReply]) -> dict[int, RatedReply]:
+    """The thumbs-up version each thumbs-down version is paired with, by the thumbs-down message's id.
+
+    Versions of one prompt are sibling replies (regenerations under the same user message). Each thumbs-down
+    version is paired with one finished thumbs-up sibling: the one written nearest to it (usually the
+    regeneration that replaced it), a tie going to the later one. So a prompt gives one pair per thumbs-down
+    version, never every combination, and a thumbs-up version may stand in several pairs.
+    """
+    ups: dict[str, list[RatedReply]] = {}
+    for r in replies:
+        if r.up and r.finished:
+            ups.setdefault(r.group, []).append(r)
+    paired = {}
+    for r in replies:
+        if r.down and r.group in ups:
+            paired[r.message.id] = min(ups[r.group],
+                                       key=lambda u: (abs(u.message.id - r.message.id), -u.message.id))
+    return paired
+
+
+def reply_prompt(session: Session, message: Message, use_corrections: bool = True) -> tuple[Turn, ...]:
+    """What the model saw when it wrote `message` (the same history a chat reply gets), with the user's earlier
+    corrections applied, so the dialogue taught is the one they wanted."""
+    return tuple(Turn(m.role, _corrected_text(session, m) if use_corrections else m.content)
+                 for m in prompt_messages(session, message.conversation_id, message.parent_id))
+
+
+def from_conversations(session: Session, *, min_rating: int = 1, conversation_ids: Iterable[int] | None = None,
+                       use_corrections: bool = True, api: bool = False) -> SourceResult:
+    """One example per rated reply: corrected replies with the correction as the target (whatever their rating),
+    others when rated at least `min_rating`. The context is what the model saw when it wrote the reply, with any
+    earlier corrections applied. `api`: the exchanges the engine kept from OpenAI clients (rated over the API)
+    instead of the user's chats; each is a source of its own. The preference records the same ratings give
+    come from preference_sources.from_feedback."""
+    result = SourceResult()
+    label = conversations_label(api)
+    replies = rated_replies(session, min_rating=min_rating, conversation_ids=conversation_ids,
+                            use_corrections=use_corrections, api=api)
+    paired_ups = {u.message.id for u in pair_versions(replies).values()}
+    for r in replies:
+        msg = r.message
+        if r.correction is None and r.rating < min_rating:
             continue
-        where = f"conversation {msg.conversation_id}, message {msg.id}"
-        target = fb.correction if corrected else msg.content
-        if not corrected and msg.status != MessageStatus.COMPLETE:
-            result.problems.append(Problem(where, f"the reply is {msg.status}, not complete; rate a finished reply"))
+        target = r.correction or msg.content
+        if r.correction is None and msg.status != MessageStatus.COMPLETE:
+            result.problems.append(Problem(r.where, f"the reply is {msg.status}, not complete; rate a finished reply"))
             continue
         if not (target or "").strip():
-            result.problems.append(Problem(where, "the reply is empty"))
+            result.problems.append(Problem(r.where, "the reply is empty"))
             continue
-        turns = [Turn(m.role, _corrected_text(session, m) if use_corrections else m.content)
-                 for m in prompt_messages(session, msg.conversation_id, msg.parent_id)]
-        turns.append(Turn("assistant", target.strip(), train=True))
+        turns = (*reply_prompt(session, msg, use_corrections), Turn("assistant", target.strip(), train=True))
         if not any(t.role == "user" for t in turns):
-            result.problems.append(Problem(where, "the reply has no user message before it"))
+            result.problems.append(Problem(r.where, "the reply has no user message before it"))
             continue
-        kind = "corrected reply" if corrected else "thumbs-up reply"
-        result.examples.append(Example(tuple(turns), label, f"{where} ({kind})"))
+        kind = "corrected reply" if r.correction else "thumbs-up reply"
+        result.examples.append(Example(turns, label, f"{r.where} ({kind})", r.group,
+                                       unpaired_up=r.up and msg.id not in paired_ups))
     return result
 
 
@@ -141,18 +230,35 @@ def rated_api_replies(session: Session) -> int:
 
 # --- (b) JSONL files -----------------------------------------------------------------------------------------
 def from_jsonl(path: Path) -> SourceResult:
-    """OpenAI `messages`, ShareGPT `conversations` and Alpaca `instruction`/`output` lines, detected per line."""
+    """OpenAI `messages`, ShareGPT `conversations` and Alpaca `instruction`/`output` lines, detected per line.
+    (preference_sources.from_jsonl_with_preferences also reads preference lines.)"""
     result = SourceResult()
     path = Path(path)
+    for where, record in jsonl_records(path, result):
+        try:
+            turns = parse_record(record)
+        except ValueError as exc:
+            result.problems.append(Problem(where, str(exc)))
+            continue
+        result.examples.append(Example(turns, path.name, where))
+    return result
+
+
+def jsonl_records(path: Path, result: SourceResult) -> Iterator[tuple[str, object]]:
+    """("file.jsonl:N", the line's JSON value) for each good line; unreadable files, bad bytes and bad JSON go to
+    `result.problems`, and so does a file that gives nothing at all."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         result.problems.append(Problem(str(path), f"cannot be read ({exc.strerror or exc})"))
-        return result
+        return
+    before = len(result.problems)
+    lines = 0
     for number, line in enumerate(raw.splitlines(), start=1):
         where = f"{path.name}:{number}"
         if not line.strip():
             continue
+        lines += 1
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -163,30 +269,26 @@ def from_jsonl(path: Path) -> SourceResult:
         except json.JSONDecodeError as exc:
             result.problems.append(Problem(where, f"not valid JSON ({exc.msg} at column {exc.colno})"))
             continue
-        try:
-            turns = _parse_record(record)
-        except ValueError as exc:
-            result.problems.append(Problem(where, str(exc)))
-            continue
-        result.examples.append(Example(turns, path.name, where))
-    if not result.examples and not result.problems:
+        yield where, record
+    if not lines and len(result.problems) == before:
         result.problems.append(Problem(path.name, "the file is empty"))
-    return result
 
 
-def _parse_record(record) -> tuple[Turn, ...]:
+SFT_FORMATS = "`messages` (OpenAI), `conversations` (ShareGPT) or `instruction`/`output` (Alpaca)"
+
+
+def parse_record(record, formats: str = SFT_FORMATS) -> tuple[Turn, ...]:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, found {type(record).__name__}")
     if "messages" in record:
-        turns = _openai(record["messages"])
+        turns = openai_turns(record["messages"])
     elif "conversations" in record:
         turns = _sharegpt(record["conversations"])
     elif "instruction" in record or "output" in record:
         turns = _alpaca(record)
     else:
         keys = ", ".join(sorted(record)[:5]) or "none"
-        raise ValueError(f"unknown format (keys: {keys}); expected `messages` (OpenAI), `conversations` "
-                         "(ShareGPT) or `instruction`/`output` (Alpaca)")
+        raise ValueError(f"unknown format (keys: {keys}); expected {formats}")
     if not any(t.train for t in turns):
         raise ValueError("no assistant reply to learn from")
     if not any(t.role == "user" for t in turns):
@@ -194,13 +296,13 @@ def _parse_record(record) -> tuple[Turn, ...]:
     return turns
 
 
-def _text(value, what: str) -> str:
+def text_field(value, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be text, found {type(value).__name__}")
     return value
 
 
-def _openai(messages) -> tuple[Turn, ...]:
+def openai_turns(messages) -> tuple[Turn, ...]:
     if not isinstance(messages, list) or not messages:
         raise ValueError("`messages` must be a non-empty list")
     turns = []
@@ -210,7 +312,7 @@ def _openai(messages) -> tuple[Turn, ...]:
         role = m.get("role")
         if role not in ROLES:
             raise ValueError(f"message {i} has role {role!r}; expected system, user or assistant")
-        content = _text(m.get("content"), f"message {i} content")
+        content = text_field(m.get("content"), f"message {i} content")
         if not content.strip():
             raise ValueError(f"message {i} ({role}) is empty")
         weight = m.get("weight", 1)
@@ -229,7 +331,7 @@ def _sharegpt(conversations) -> tuple[Turn, ...]:
         role = SHAREGPT_ROLES.get(str(speaker).lower())
         if role is None:
             raise ValueError(f"turn {i} is from {speaker!r}; expected human, gpt or system")
-        content = _text(m.get("value"), f"turn {i} value")
+        content = text_field(m.get("value"), f"turn {i} value")
         if not content.strip():
             raise ValueError(f"turn {i} ({speaker}) is empty")
         turns.append(Turn(role, content, train=role == "assistant"))
@@ -237,9 +339,9 @@ def _sharegpt(conversations) -> tuple[Turn, ...]:
 
 
 def _alpaca(record: dict) -> tuple[Turn, ...]:
-    instruction = _text(record.get("instruction", ""), "`instruction`").strip()
-    extra = _text(record.get("input", "") or "", "`input`").strip()
-    output = _text(record.get("output", ""), "`output`").strip()
+    instruction = text_field(record.get("instruction", ""), "`instruction`").strip()
+    extra = text_field(record.get("input", "") or "", "`input`").strip()
+    output = text_field(record.get("output", ""), "`output`").strip()
     if not instruction:
         raise ValueError("`instruction` is missing or empty")
     if not output:
