@@ -25,6 +25,7 @@ from app.ui.server.server_page import ServerPage
 from app.ui.server.status_indicator import ServerIndicator
 from app.ui.settings.settings_events import SettingsEvents
 from app.ui.settings.settings_page import SettingsPage
+from app.ui.training.nudge_bar import StatusNudge
 from app.ui.training.training_tab import TrainingTab
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         for label in (self.model_label, self.context_label, self.state_label):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)
+        self.training_nudge = StatusNudge()  # "23 replies rated since My assistant v2 — train v3?"
+        self.statusBar().addPermanentWidget(self.training_nudge)
         self.statusBar().addPermanentWidget(self.memory_label)
         self.engine_notice = EngineCrashNotice(engine)  # the engine died: one sentence, its last lines a click away
         self.statusBar().addPermanentWidget(self.engine_notice)
@@ -109,7 +112,21 @@ class MainWindow(QMainWindow):
         self.settings_events.setting_changed.connect(self.server_indicator.on_setting_changed)
         self.server_indicator.clicked.connect(self.show_server)
         self.server_page.listening_checked.connect(self.server_indicator.set_listening)
+        self._wire_training_nudge()
         self.training_tab.reattach()  # jobs left running when the app last closed
+
+    def _wire_training_nudge(self) -> None:
+        """The nudge to train the next version: shown here, counted again when a reply is rated or a setting
+        changes, and told the hardware readings that say whether the computer is idle (to train unasked, opt-in)."""
+        nudge = self.training_tab.nudge
+        nudge.changed.connect(self.training_nudge.show_nudge)
+        self.training_nudge.clicked.connect(self._train_next_version)
+        self.training_tab.note_posted.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.chat.view.rating_changed.connect(nudge.refresh_soon)
+        self.settings_events.setting_changed.connect(nudge.on_setting_changed)
+        self.monitor.sample_taken.connect(nudge.on_sample)
+        self.chat.adapter_shown.connect(self.training_tab.set_adapter_in_use)
+        self.training_tab.set_adapter_in_use(self.chat.adapter_name)
 
     # -- the menu bar ----------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -181,6 +198,11 @@ class MainWindow(QMainWindow):
     def _use_adapter(self, adapter_id: int) -> None:
         self.chat.use_adapter(adapter_id)
         self.tabs.setCurrentWidget(self.chat)
+
+    @Slot()
+    def _train_next_version(self) -> None:
+        self.tabs.setCurrentWidget(self.training_tab)  # the job appears there as it starts
+        self.training_tab.train_next_version()
 
     @Slot()
     def _watch_engine(self) -> None:

@@ -30,7 +30,7 @@ ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 class Version:
     """One adapter as a version of its assistant, with its evaluation figures and blind A/B record."""
 
-    adapter_id: int
+    id: int  # the adapter's id: a version is an adapter
     name: str  # the adapter's own (unique) name
     assistant: str
     number: int
@@ -118,7 +118,7 @@ def list_assistants(session: Session) -> list[Assistant]:
         # A version number is stored from the data; one missing (an adapter from before versions) is its place.
         versions = tuple(_version(r, name, r.version or i) for i, r in enumerate(rows, start=1))
         assistants.append(Assistant(name, versions))
-    assistants.sort(key=lambda a: (a.latest.created_at, a.latest.adapter_id), reverse=True)
+    assistants.sort(key=lambda a: (a.latest.created_at, a.latest.id), reverse=True)
     return assistants
 
 
@@ -187,11 +187,10 @@ def next_job_settings(session: Session, assistant: str) -> NextJob:
     if base is None:
         raise LookupError(f"{found.latest.label} was trained on {job.base_name}, which is no longer in the library; "
                           "add it again in Models, or start the next version from the New job page.")
-    stored = dict(job.options or {})
-    if job_options(stored)["fit_to_data"]:
+    options = job_options(job.options)
+    if options["fit_to_data"]:  # left out, as the New job form leaves them out: create_job has the recipe choose
         for key in FITTED_OPTIONS:
-            stored.pop(key, None)
-    options = job_options(stored)
+            options.pop(key)
     spec = DatasetSpec.from_dict((job.dataset or {}).get("spec") or {})
     spec = replace(
         spec, conversations=True, conversation_ids=None,

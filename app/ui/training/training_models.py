@@ -1,15 +1,20 @@
-"""Jobs and adapters as Qt table models over the database (the Training tab's two lists)."""
+"""The Training tab's lists as Qt models over the database: the jobs, the assistants, and the selected assistant's
+versions (each version is an adapter)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QFont
 
 from app.core.storage.db import Database
 from app.core.storage.models import JobStatus
 from app.core.training import adapters as adapter_registry
 from app.core.training import jobs
+from app.core.training.versions import Assistant, Version, list_assistants
+from app.ui.row_model import RowListModel
 
 ID_ROLE = Qt.UserRole + 1
+BUTTON_ENABLED_ROLE = Qt.UserRole + 2  # the Use column: whether its button can be pressed
 STATUS_TEXT = {JobStatus.QUEUED: "Queued", JobStatus.RUNNING: "Running", JobStatus.DONE: "Done",
                JobStatus.FAILED: "Failed", JobStatus.CANCELLED: "Cancelled"}
 
@@ -74,19 +79,88 @@ class JobsModel(_Table):
                 _loss(job.eval_loss_before, job.eval_loss_after), job.method.upper())[index.column()]
 
 
-class AdaptersModel(_Table):
-    """The adapter registry; the name and the notes are edited in place (double-click)."""
+def _accuracy(before: float | None, after: float | None) -> str:
+    if after is None:
+        return "—"
+    return f"{before:.0%} → {after:.0%}" if before is not None else f"{after:.0%}"
 
-    COLUMNS = ("Adapter", "Base model", "Eval loss", "A/B (wins–losses)", "Created", "Notes")
-    EDITABLE = {0: "name", 5: "notes"}
+
+def _margin(before: float | None, after: float | None) -> str:
+    if after is None:
+        return "—"
+    return f"{before:+.2f} → {after:+.2f}" if before is not None else f"{after:+.2f}"
+
+
+class AssistantsModel(RowListModel):
+    """The assistants, newest version first: a name and what it has (versions, which one this chat uses)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.in_use = ""  # the adapter the chat on screen answers through (its name)
+
+    def row_of_name(self, name: str | None) -> int:
+        return next((i for i, a in enumerate(self._rows) if a.name == name), -1)
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        assistant: Assistant = self._rows[index.row()]
+        if role == Qt.DisplayRole:
+            count = len(assistant.versions)
+            line = f"{count} version{'s' if count > 1 else ''} · latest v{assistant.latest.number}"
+            using = next((v for v in assistant.versions if v.name == self.in_use), None)
+            if using is not None:
+                line += f" · v{using.number} in use"
+            return f"{assistant.name}\n{line}"
+        if role == Qt.ToolTipRole:
+            return f"Trained on {assistant.latest.base_name}"
+        return None
+
+
+class VersionsModel(_Table):
+    """The selected assistant's versions, newest first, with the figures that tell them apart; the notes are edited
+    in place (double-click) and the last column is the version's Use button (drawn by the view's delegate).
+
+    Refreshing reads every assistant once and hands the list to `assistants`, so both lists come from one query."""
+
+    COLUMNS = ("Version", "Eval loss", "Preference accuracy", "Margin", "A/B (wins–losses)", "Created", "Notes",
+               "")
+    VERSION, USE = 0, len(COLUMNS) - 1
+    EDITABLE = {6: "notes"}
     edit_failed = Signal(str)
+
+    def __init__(self, db: Database, parent=None):
+        self.assistants = AssistantsModel(parent)
+        self.assistant: str | None = None
+        self._all: list[Assistant] = []
+        super().__init__(db, parent)
 
     def refresh(self) -> None:
         with self.db.session() as session:
-            rows = adapter_registry.list_adapters(session)
-            self._facts = {a.id: (a.base_name, a.eval_loss_before, a.eval_loss_after, a.wins, a.losses,
-                                  a.created_at, a.notes or "") for a in rows}
-            self._set([adapter_registry.ref_of(a) for a in rows])
+            self._all = list_assistants(session)
+        self.assistants.set_rows(self._all)
+        if self.assistants.row_of_name(self.assistant) < 0:
+            self.assistant = self._all[0].name if self._all else None
+        self._show()
+
+    def show_assistant(self, name: str | None) -> None:
+        if name != self.assistant:
+            self.assistant = name
+            self._show()
+
+    def _show(self) -> None:
+        found = next((a for a in self._all if a.name == self.assistant), None)
+        self._set(list(reversed(found.versions)) if found else [])
+
+    def set_in_use(self, adapter_name: str) -> None:
+        self.assistants.in_use = adapter_name
+        self.assistants.dataChanged.emit(self.assistants.index(0), self.assistants.index(self.assistants.rowCount() - 1))
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, self.USE))
+
+    @property
+    def in_use(self) -> str:
+        return self.assistants.in_use
 
     def flags(self, index: QModelIndex):
         base = super().flags(index)
@@ -95,18 +169,39 @@ class AdaptersModel(_Table):
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
         if not index.isValid():
             return None
-        ref = self._rows[index.row()]
-        base, before, after, wins, losses, created, notes = self._facts[ref.id]
+        v: Version = self._rows[index.row()]
+        used = v.name == self.in_use
+        column = index.column()
         if role == ID_ROLE:
-            return ref.id
+            return v.id
+        if role == BUTTON_ENABLED_ROLE:
+            return not used
+        if role == Qt.FontRole and used and column == self.VERSION:
+            font = QFont()
+            font.setBold(True)
+            return font
         if role == Qt.ToolTipRole:
-            if index.column() in self.EDITABLE:
-                return "Double-click to edit."
-            return f"PEFT: {ref.peft_dir}\nGGUF: {ref.gguf_path or 'none'}"
+            return self._tooltip(v, column)
         if role not in (Qt.DisplayRole, Qt.EditRole):
             return None
-        when = created.strftime("%Y-%m-%d %H:%M") if created else ""
-        return (ref.name, base, _loss(before, after), f"{wins}–{losses}", when, notes)[index.column()]
+        when = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else ""
+        return (f"v{v.number} · in use" if used else f"v{v.number}", _loss(v.eval_loss_before, v.eval_loss_after),
+                _accuracy(v.pref_accuracy_before, v.pref_accuracy_after),
+                _margin(v.pref_margin_before, v.pref_margin_after), f"{v.wins}–{v.losses}", when, v.notes,
+                "In use" if used else "Use")[column]
+
+    def _tooltip(self, v: Version, column: int) -> str:
+        if column in self.EDITABLE:
+            return "Double-click to edit."
+        if column == self.USE:
+            return ("The conversation on screen answers through this version." if v.name == self.in_use else
+                    f"Answer the conversation on screen through {v.label}.")
+        if column in (2, 3):
+            if v.pref_accuracy_after is None:
+                return "No held-out preference pairs: rate two versions of a reply, or correct one, to measure it."
+            return (f"On {v.pref_pairs or 0} held-out pairs, the share where the preferred reply is the more likely one, "
+                    "and the mean log-probability margin between the two, without the adapter and with it.")
+        return f"{v.name} on {v.base_name}"
 
     def setData(self, index: QModelIndex, value, role: int = Qt.EditRole) -> bool:
         field = self.EDITABLE.get(index.column()) if index.isValid() and role == Qt.EditRole else None

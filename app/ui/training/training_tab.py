@@ -1,36 +1,32 @@
-"""The Training tab: a new job, the jobs (live and past, with their curves), and the adapters they produced.
+"""The Training tab: a new job, the jobs (live and past, with their curves), and the assistants with the versions
+(adapters) those jobs produced; above them, the nudge to train the next version.
 
 Built on first show (pyqtgraph and the training modules are not needed for the window to appear), but the job
-controller starts with the window so that jobs left running by a previous session are picked up at once.
+controller and the nudge start with the window: jobs left running by a previous session are picked up at once, and
+the status bar can suggest the next version before the tab was ever opened.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal, Slot
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QPushButton,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.core.startup import Core
 from app.core.storage.models import JobStatus, TrainingJob
 from app.core.training.availability import training_support
+from app.ui.background import run_in_background
 from app.ui.models_list import ModelListModel
-from app.ui.plain_text import confirm, inform, plain_label, warn
+from app.ui.plain_text import confirm, inform, warn
 from app.ui.tables import row_table
 from app.ui.training.job_controller import JobController
+from app.ui.training.nudge_watch import TrainingNudge
 
 
 class TrainingTab(QWidget):
     use_adapter_requested = Signal(int)  # adapter id: the chat should answer through it
     job_started = Signal(int, int)  # job id, pid
     library_changed = Signal()  # a merged model was added to the library
+    note_posted = Signal(str)  # a passing word for the status bar (a version started unasked, or why it did not)
 
     def __init__(self, core: Core, models: ModelListModel, engine=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -39,6 +35,13 @@ class TrainingTab(QWidget):
         self.controller.job_event.connect(self._on_event)
         self.controller.job_ended.connect(self._on_ended)
         self.controller.job_started.connect(self.job_started)
+        self.nudge = TrainingNudge(core.db, core.settings, self.controller, self)
+        self.nudge.changed.connect(self._show_nudge)
+        self.nudge.auto_train_due.connect(lambda assistant: self.train_next_version(assistant, automatic=True))
+        if engine is not None:
+            engine.worker.state_changed.connect(self.nudge.on_engine_state)
+        self.nudge.refresh_soon()
+        self.adapter_in_use = ""  # the adapter the chat on screen answers through, by name
         self.pages: QTabWidget | None = None
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
@@ -52,9 +55,11 @@ class TrainingTab(QWidget):
             self._build()
 
     def _build(self) -> None:
+        from app.ui.training.assistant_card import AssistantsPage
         from app.ui.training.live_view import LiveView
         from app.ui.training.new_job_page import NewJobPage
-        from app.ui.training.training_models import AdaptersModel, JobsModel
+        from app.ui.training.nudge_bar import NudgeBar
+        from app.ui.training.training_models import JobsModel
 
         self.new_job = NewJobPage(self.core, self.models)
         self.new_job.start_requested.connect(self.start_job)
@@ -70,67 +75,121 @@ class TrainingTab(QWidget):
         jobs_page.addWidget(self.live)
         jobs_page.setSizes([560, 720])  # the list keeps room for a job's name at 1024 px wide
 
-        self.adapters = AdaptersModel(self.core.db, self)
-        self.adapters_view = row_table(self.adapters)
-        self.adapters_view.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed)
-        header = self.adapters_view.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(len(self.adapters.COLUMNS) - 1, QHeaderView.Stretch)  # the notes
-        self.adapters.edit_failed.connect(lambda message: warn(self, "Adapter", message))
-        use, compare, remove = QPushButton("Use in chat"), QPushButton("A/B test…"), QPushButton("Remove")
-        export = QPushButton("Export…")
-        export.setToolTip("Merge the adapter into a copy of its base model (GGUF or safetensors) for other apps.")
-        export.clicked.connect(lambda: self.open_export())
-        use.setObjectName("primaryButton")
-        use.clicked.connect(self._use_selected_adapter)
-        compare.clicked.connect(lambda: self.open_ab())
-        compare.setToolTip("Send one prompt to the base model and to the adapter; pick the better answer blind.")
-        remove.clicked.connect(self._remove_selected_adapter)
-        self.adapter_buttons = (use, compare, export, remove)
-        self.adapters_hint = plain_label("")
-        self.adapters_hint.setObjectName("hint")
-        self.adapters_hint.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.adapters_hint, 1)
-        for button in self.adapter_buttons:
-            buttons.addWidget(button)
-        self.adapters.modelReset.connect(self._update_adapter_buttons)
-        self.adapters_view.selectionModel().selectionChanged.connect(lambda *_: self._update_adapter_buttons())
-        adapters_page = QWidget()
-        adapters_layout = QVBoxLayout(adapters_page)
-        adapters_layout.addLayout(buttons)
-        adapters_layout.addWidget(self.adapters_view, 1)
+        self.assistants_page = AssistantsPage(self.core.db)
+        self.assistants_page.versions.edit_failed.connect(lambda message: warn(self, "Adapter", message))
+        self.assistants_page.use_requested.connect(self.use_adapter_requested)
+        self.assistants_page.ab_requested.connect(self.open_ab)
+        self.assistants_page.export_requested.connect(self.open_export)
+        self.assistants_page.remove_requested.connect(self._remove_adapter)
+        self.assistants_page.versions.set_in_use(self.adapter_in_use)
+        # The names the rest of the window and its tests know the adapter list by.
+        self.adapters = self.assistants_page.versions
+        self.adapters_view = self.assistants_page.view
+        self.adapter_buttons = self.assistants_page.buttons
+        self.adapters_hint = self.assistants_page.hint
+        self.nudge_bar = NudgeBar()
+        self.nudge_bar.train_requested.connect(lambda: self.train_next_version())
+        self.nudge_bar.show_nudge(self.nudge.current)
+        self.layout_.addWidget(self.nudge_bar)
 
         self.pages = QTabWidget()
         self.pages.setObjectName("subTabs")
         self.pages.addTab(self.new_job, "New job")
         self.pages.addTab(jobs_page, "Jobs")
-        self.pages.addTab(adapters_page, "Adapters")
+        self.pages.addTab(self.assistants_page, "Adapters")
         self.layout_.addWidget(self.pages)
         self.live.show_nothing(has_jobs=self.jobs.rowCount() > 0)
-        self._update_adapter_buttons()
         running = [job_id for job_id in self.controller.followers]
         if running:
             self.pages.setCurrentIndex(1)
             self.select_job(running[0])
 
     # -- jobs -----------------------------------------------------------------------------------------------
-    @Slot(object, dict, object, str)
-    def start_job(self, base, options: dict, spec, name: str) -> int | None:
+    def start_job(self, base, options: dict, spec, name: str, assistant: str | None = None,
+                  built=None) -> int | None:
+        """Create the job and start its child; `built` is the dataset (the New job page's preview when not given).
+        `assistant` names whose next version it trains."""
         from app.core.training.jobs import create_job
 
-        built = self.new_job.built
+        built = built if built is not None else self.new_job.built
         with self.core.db.session() as session:
-            job = create_job(session, base, options, spec, built, name=name or None)
+            job = create_job(session, base, options, spec, built, name=name or None, assistant=assistant)
         try:
             self.controller.start(job.id)
         except RuntimeError as exc:
             warn(self, "Training", str(exc))
             return None
-        self.jobs.refresh()
-        self.pages.setCurrentIndex(1)
-        self.select_job(job.id)
+        if self.pages is not None:
+            self.jobs.refresh()
+            self.pages.setCurrentIndex(1)
+            self.select_job(job.id)
         return job.id
+
+    def train_next_version(self, assistant: str | None = None, automatic: bool = False) -> bool:
+        """One click on "Train v3" (or the idle computer, when the person opted in): the assistant's next version
+        with the last job's settings on every rated reply. The dataset is built in the background, then the job
+        starts as one from the New job page does. False when it cannot start (and the person is told why)."""
+        from app.core.training.versions import next_job_settings
+
+        assistant = assistant or (self.nudge.current.assistant if self.nudge.current is not None else None)
+        support = training_support()
+        problem = None
+        if not support.ready:
+            problem = support.message()
+        elif self.nudge.job_running():
+            problem = "A training job is already running; the next version can start when it ends."
+        elif assistant is None:
+            problem = "There is no assistant to train a new version of yet: start one on the New job page."
+        if problem is None:
+            try:
+                with self.core.db.session() as session:
+                    following = next_job_settings(session, assistant)
+            except LookupError as exc:
+                problem = str(exc)
+        if problem is not None:
+            self._tell(problem, automatic)
+            return False
+        self.nudge.preparing = True
+        self.nudge.refresh()  # the nudge goes while its job is prepared and runs
+        if automatic:
+            self.note_posted.emit(f"The computer is idle: training {following.name} on the replies rated since "
+                                  f"v{following.number - 1} (turn this off in Settings, Training).")
+        db = self.core.db
+
+        def work():
+            from app.core.training.dataset import build
+            from app.core.training.tokenizer import TrainingTokenizer
+
+            tokenizer = TrainingTokenizer.for_model(following.base.path, following.base.format)
+            with db.session() as session:
+                return build(following.spec, tokenizer, session)
+
+        def done(built) -> None:
+            self.nudge.preparing = False
+            job_id = self.start_job(following.base, following.options, following.spec, following.name,
+                                    assistant=following.assistant, built=built)
+            if job_id is None:
+                self.nudge.refresh()
+
+        def failed(error: BaseException) -> None:
+            self.nudge.preparing = False
+            self.nudge.refresh()
+            self._tell(f"{following.name} could not start: {error}", automatic)
+
+        run_in_background(work, done, failed)
+        return True
+
+    def _tell(self, text: str, automatic: bool) -> None:
+        """Unasked work never opens a dialog: its word goes to the status bar."""
+        if automatic:
+            self.note_posted.emit(text)
+        else:
+            warn(self, "Training", text)
+
+    @Slot(object)
+    def _show_nudge(self, nudge) -> None:
+        if self.pages is not None:
+            self.nudge_bar.show_nudge(nudge)
 
     def select_job(self, job_id: int) -> None:
         self._mark_row(job_id)
@@ -201,19 +260,13 @@ class TrainingTab(QWidget):
             self.new_job.refresh_counts()
 
     # -- adapters -------------------------------------------------------------------------------------------
-    def _update_adapter_buttons(self) -> None:
-        """Use, A/B, Export and Remove act on the selected adapter: enabled only while one is selected."""
-        selected = self._selected_adapter_id() is not None and self.adapters_view.selectionModel().hasSelection()
-        for button in self.adapter_buttons:
-            button.setEnabled(selected)
-        if not self.adapters.rowCount():
-            text = "No adapters yet: every finished job leaves one here. Train one on the New job page."
-        elif not selected:
-            text = "Select an adapter to use it in chat, compare it with its base model (A/B), export or remove it."
-        else:
-            text = ("“Use in chat” applies the adapter to the current conversation (Remove there goes back to the "
-                    "base model). Double-click a name or the notes to edit them.")
-        self.adapters_hint.setText(text)
+    @Slot(str)
+    def set_adapter_in_use(self, adapter_name: str) -> None:
+        """The adapter the conversation on screen answers through (its name; "" for the base model): marked in the
+        versions list."""
+        self.adapter_in_use = adapter_name
+        if self.pages is not None:
+            self.adapters.set_in_use(adapter_name)
 
     def _adapter_of_job(self, job_id: int) -> int | None:
         from sqlalchemy import select
@@ -229,22 +282,13 @@ class TrainingTab(QWidget):
         if adapter_id is not None:
             self.use_adapter_requested.emit(adapter_id)
 
-    def _selected_adapter_id(self) -> int | None:
-        ref = self.adapters.row_at(self.adapters_view.currentIndex().row())
-        return ref.id if ref else None
-
-    def _use_selected_adapter(self) -> None:
-        adapter_id = self._selected_adapter_id()
-        if adapter_id is not None:
-            self.use_adapter_requested.emit(adapter_id)
-
     def _adapter_with_base(self, adapter_id: int | None, title: str):
         """The selected (or given) adapter and its base model, or None after telling the user why not."""
         from app.core.library.registry import get_model
         from app.core.storage.models import Adapter
         from app.core.training.adapters import ref_of
 
-        adapter_id = adapter_id or self._selected_adapter_id()
+        adapter_id = adapter_id or self.assistants_page.selected_id()
         if adapter_id is None:
             return None
         with self.core.db.session() as session:
@@ -283,17 +327,16 @@ class TrainingTab(QWidget):
         dialog.show()
         return dialog
 
-    def _remove_selected_adapter(self) -> None:
+    @Slot(int)
+    def _remove_adapter(self, adapter_id: int) -> None:
         from app.core.training.adapters import remove_adapter
 
-        adapter_id = self._selected_adapter_id()
-        if adapter_id is None:
-            return
-        if confirm(self, "Remove adapter", "Forget this adapter? Its files stay in the job's run folder, and "
+        if confirm(self, "Remove adapter", "Forget this version? Its files stay in the job's run folder, and "
                    "replies it wrote keep its name."):
             with self.core.db.session() as session:
                 remove_adapter(session, adapter_id)
             self.adapters.refresh()
+            self.nudge.refresh()  # the assistant's latest version may have changed
 
     def shutdown(self) -> None:
         self.controller.shutdown()

@@ -6,44 +6,14 @@ from datetime import timedelta
 import pytest
 
 from app.core.library.registry import default_model
-from app.core.storage import conversations as convs
-from app.core.storage.models import Adapter, JobStatus, Model, TrainingJob, utcnow
+from app.core.storage.models import JobStatus, Model, utcnow
 from app.core.training.dataset import DatasetSpec
 from app.core.training.idle import IdleClock, may_train_now
 from app.core.training.options import job_options
 from app.core.training.versions import list_assistants, next_job_settings, nudge, rated_since
+from tests.helpers.versions import add_job, add_version, rate
 
 HOUR = timedelta(hours=1)
-
-
-def add_job(session, assistant, options=None, spec=None, status=JobStatus.DONE, base_id=None):
-    base = default_model(session)
-    job = TrainingJob(name=f"{assistant} job", base_model_id=base_id or base.id, base_name=base.name,
-                      base_path=base.path, method="lora", options=job_options(options), status=status, run_dir="",
-                      dataset={"spec": (spec or DatasetSpec()).to_dict()}, assistant=assistant)
-    session.add(job)
-    session.flush()
-    return job
-
-
-def add_version(session, assistant, version, created, job=None, **figures):
-    row = Adapter(name=f"{assistant} v{version}" if assistant else figures.pop("name"), assistant=assistant,
-                  version=version, job_id=job.id if job else None, base_name="SmolLM2", peft_dir="/nowhere",
-                  created_at=created, wins=figures.pop("wins", 0), losses=figures.pop("losses", 0), **figures)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def rate(session, when, rating=1, correction=None, api=False, deleted=False):
-    conv = convs.create_conversation(session, params={"source": "api"} if api else {})
-    user = convs.add_message(session, conv.id, role="user", content="Hello?")
-    reply = convs.add_message(session, conv.id, role="assistant", content="Hi.", parent_id=user.id)
-    fb = convs.set_feedback(session, reply.id, rating=rating, correction=correction)
-    fb.updated_at = when
-    if deleted:
-        conv.deleted_at = utcnow()
-    return fb
 
 
 def test_versions_are_grouped_by_assistant_in_order_with_their_figures(core):
@@ -119,11 +89,10 @@ def test_the_next_version_repeats_the_last_jobs_settings_on_every_rated_reply(co
         base_id = default_model(session).id
     assert (following.assistant, following.number, following.name, following.base.id) == ("Pirate", 2, "Pirate v2",
                                                                                             base_id)
-    defaults = job_options()
     options = following.options
     assert (options["lora_rank"], options["preference_beta"], options["max_length"]) == (8, 0.3, 256)
-    assert all(options[k] == defaults[k] for k in ("max_steps", "learning_rate", "eval_every")), \
-        "fitted to the last data: the recipe chooses again for the new data"
+    assert not {"max_steps", "learning_rate", "eval_every"} & set(options), \
+        "fitted to the last data: left out, so the recipe chooses again for the new data"
     s = following.spec
     assert s.conversations and s.conversation_ids is None, "every chat: the new ratings are anywhere"
     assert s.api_conversations, "a rated API exchange is a source"
