@@ -13,12 +13,15 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.core.storage.models import MessageStatus
 from app.core.training.examples import (
     SFT_FORMATS, Example, Problem, SourceResult, Turn, conversations_label, jsonl_records, openai_turns,
     pair_versions, parse_record, prompt_group, rated_replies, reply_prompt, text_field,
 )
 from app.core.training.preferences import PreferencePair, Unpaired
 
+UNFINISHED = {MessageStatus.INTERRUPTED: "was interrupted", MessageStatus.ERROR: "failed",
+              MessageStatus.STREAMING: "is still being written"}
 PREFERENCE_FORMATS = (f"{SFT_FORMATS}, or a preference: `prompt`/`chosen`/`rejected` (a pair) or "
                       "`prompt`/`completion`/`label` (one rated reply)")
 
@@ -42,10 +45,11 @@ def from_feedback(session: Session, *, min_rating: int = 1, conversation_ids: It
         if r.correction is None and not r.down:
             continue
         if not r.finished:
-            state = "empty" if msg.status == "complete" else msg.status
-            reason = (f"the reply is {state}, so it is not used as the worse reply of a pair (its correction is "
+            state = UNFINISHED.get(msg.status, "empty")
+            reason = (f"the reply {state}, so it is not used as the worse reply of a pair (its correction is "
                       "still learned)" if r.correction else
-                      f"the thumbs-down reply is {state}; rate a finished reply (or correct it)")
+                      f"the thumbs-down reply {state}, so it says nothing about a reply; rate a finished one "
+                      "(or correct it)")
             result.problems.append(Problem(r.where, reason))
             continue
         prompt = reply_prompt(session, msg, use_corrections)

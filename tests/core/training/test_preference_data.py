@@ -284,3 +284,21 @@ def test_finished_jobs_become_numbered_versions_with_their_preference_figures(co
         assert v1.pref_pairs is None and v1.pref_accuracy_after is None
         assert (other.name, other.assistant, other.version) == ("Just a job", "Just a job", 1)
         assert _finish(session, second.id).id == v2.id, "a done event replayed registers nothing new"
+
+
+def test_an_unfinished_or_empty_reply_is_never_the_worse_reply_of_a_pair(core):
+    with core.db.session() as session:
+        conv = convs.create_conversation(session)
+        u1 = convs.add_message(session, conv.id, role="user", content="Tell me a story.")
+        cut = _reply(session, conv, u1, "Once upon", rating=-1, correction="Once upon a time, the end.",
+                     status=MessageStatus.INTERRUPTED)
+        u2 = convs.add_message(session, conv.id, role="user", content="Another?", parent_id=cut.id)
+        empty = _reply(session, conv, u2, "  ", rating=-1)
+        result = from_feedback(session)
+        examples = from_conversations(session).examples
+    assert not result.preferences
+    reasons = {p.where: p.reason for p in result.problems}
+    assert "was interrupted" in reasons[f"conversation {conv.id}, message {cut.id}"]
+    assert "correction is still learned" in reasons[f"conversation {conv.id}, message {cut.id}"]
+    assert "empty" in reasons[f"conversation {conv.id}, message {empty.id}"]
+    assert [e.turns[-1].content for e in examples] == ["Once upon a time, the end."]
