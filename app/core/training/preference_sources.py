@@ -64,10 +64,13 @@ def from_feedback(session: Session, *, min_rating: int = 1, conversation_ids: It
                                                          f"{r.where} (correction over the reply)", r.group))
         elif msg.id in paired:
             up = paired[msg.id]
-            if up.message.content.strip() != original:
-                result.preferences.append(PreferencePair(
-                    prompt, up.message.content.strip(), original, label,
-                    f"{r.where} (thumbs-down version; preferred: message {up.message.id})", r.group))
+            if up.message.content.strip() == original:
+                result.problems.append(Problem(r.where, f"rated down, but the same reply is rated up (message "
+                                                        f"{up.message.id}), so nothing is preferred"))
+                continue
+            result.preferences.append(PreferencePair(
+                prompt, up.message.content.strip(), original, label,
+                f"{r.where} (thumbs-down version; preferred: message {up.message.id})", r.group))
         else:
             result.preferences.append(Unpaired(prompt, original, False, label, f"{r.where} (thumbs-down reply)",
                                                r.group))

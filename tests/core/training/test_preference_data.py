@@ -294,6 +294,9 @@ def test_an_unfinished_or_empty_reply_is_never_the_worse_reply_of_a_pair(core):
                      status=MessageStatus.INTERRUPTED)
         u2 = convs.add_message(session, conv.id, role="user", content="Another?", parent_id=cut.id)
         empty = _reply(session, conv, u2, "  ", rating=-1)
+        u3 = convs.add_message(session, conv.id, role="user", content="Once more?", parent_id=cut.id)
+        liked = _reply(session, conv, u3, "The end.", rating=1)
+        disliked = _reply(session, conv, u3, "The end.", rating=-1)  # the same text, rated both ways
         result = from_feedback(session)
         examples = from_conversations(session).examples
     assert not result.preferences
@@ -301,4 +304,5 @@ def test_an_unfinished_or_empty_reply_is_never_the_worse_reply_of_a_pair(core):
     assert "was interrupted" in reasons[f"conversation {conv.id}, message {cut.id}"]
     assert "correction is still learned" in reasons[f"conversation {conv.id}, message {cut.id}"]
     assert "empty" in reasons[f"conversation {conv.id}, message {empty.id}"]
-    assert [e.turns[-1].content for e in examples] == ["Once upon a time, the end."]
+    assert f"rated up (message {liked.id})" in reasons[f"conversation {conv.id}, message {disliked.id}"]
+    assert [e.turns[-1].content for e in examples] == ["Once upon a time, the end.", "The end."]
