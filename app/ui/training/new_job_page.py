@@ -1,4 +1,5 @@
-"""A new training job: what to learn from (with a preview), the base model, the options, an estimate, Start."""
+"""A new training job: what to learn from (with a preview), the base model, the assistant it makes the next version
+of, the options, an estimate, Start."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -27,20 +27,20 @@ from app import paths
 from app.core.hardware.gpu import gpu_memories
 from app.core.library.registry import get_model
 from app.core.startup import Core
+from app.core.training.assistant_names import default_assistant, next_version, version_name
 from app.core.training.availability import TrainingSupport, training_support
 from app.core.training.base_model import has_plain_copy
 from app.core.training.dataset import BuiltDataset, DatasetError, DatasetSpec, build
 from app.core.training.estimate import estimate_job
-from app.core.training.pace import pace_for
 from app.core.training.examples import rated_api_replies, rated_conversations
-from app.core.training.options import TRAINING_OPTIONS
+from app.core.training.jobs import data_shape
+from app.core.training.pace import pace_for
 from app.core.training.tokenizer import TrainingTokenizer
 from app.ui.background import run_in_background
 from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
-from app.ui.option_form import OptionForm
 from app.ui.plain_text import plain_label
-
-EXAMPLES_SHOWN = 3
+from app.ui.training.dataset_preview import DatasetPreview
+from app.ui.training.options_panel import JobOptionsPanel
 
 
 def qlora_note() -> str:
@@ -60,27 +60,33 @@ def _section(title: str) -> QLabel:
     return label
 
 
-
 def _shrinkable(box: QComboBox) -> None:
     """A combo box sized for a dozen characters at least, not for its longest item: the page must fit 1024 px."""
     box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
     box.setMinimumContentsLength(12)
 
+
 class NewJobPage(QWidget):
-    start_requested = Signal(object, dict, object, str)  # base ModelRef, options, DatasetSpec, name
+    start_requested = Signal(object, dict, object, str, str)  # base ModelRef, options, DatasetSpec, name, assistant
 
     def __init__(self, core: Core, models: ModelListModel, parent: QWidget | None = None):
         super().__init__(parent)
         self.core = core
         self.built: BuiltDataset | None = None
+        self.built_spec: DatasetSpec | None = None  # what the preview was built from
         self.building = False
+        self._build_id = 0  # the newest build; an older one's result is stale when it lands
+        self._has_rated = False
+        self._auto_previewed = False
 
         # -- 1. what to learn from --------------------------------------------------------------------------
         self.use_conversations = QCheckBox("My rated conversations")
         self.use_conversations.setChecked(True)
+        self.use_conversations.toggled.connect(lambda _checked: self._invalidate())
         self.min_rating = QComboBox()
         self.min_rating.addItem("Thumbs-up replies and corrections", 1)
         self.min_rating.addItem("Corrections only", 2)
+        self.min_rating.currentIndexChanged.connect(lambda _index: self._invalidate())
         _shrinkable(self.min_rating)
         self.conversation_counts = plain_label("")
         self.conversation_counts.setObjectName("hint")
@@ -98,6 +104,7 @@ class NewJobPage(QWidget):
         remove_file.clicked.connect(self._remove_file)
         self.writing = QLineEdit()
         self.writing.setPlaceholderText("A folder of your own .txt / .md writing (style)")
+        self.writing.editingFinished.connect(self._writing_edited)
         choose_writing = QPushButton("Choose…")
         choose_writing.clicked.connect(self._choose_writing)
         self.preview_button = QPushButton("Preview dataset")
@@ -106,21 +113,14 @@ class NewJobPage(QWidget):
         self.export_button = QPushButton("Export JSONL…")
         self.export_button.clicked.connect(self._export)
         self.export_button.setEnabled(False)
-        self.summary = plain_label("Press Preview to see what the assistant will learn from.")
-        self.summary.setObjectName("hint")
-        self.summary.setWordWrap(True)
-        self.histogram = plain_label("")
-        self.histogram.setObjectName("histogram")
-        self.examples = QPlainTextEdit()
-        self.examples.setReadOnly(True)
-        self.examples.setObjectName("examplePreview")
-        self.examples.setMinimumHeight(60)
-        self.problems = QStringListModel(self)
-        self.problems_view = QListView()
-        self.problems_view.setModel(self.problems)
-        self.problems_view.setObjectName("problemList")
-        self.problems_view.setFixedHeight(48)
-        self.problems_view.hide()
+        self.preview_view = DatasetPreview()
+        # The preview's parts, by the names the page has always had (tests and screenshots read them)
+        self.summary = self.preview_view.summary
+        self.histogram = self.preview_view.histogram
+        self.examples = self.preview_view.examples
+        self.problems = self.preview_view.problems
+        self.problems_view = self.preview_view.problems_view
+        self.pair_view = self.preview_view.pair_view
 
         left = QVBoxLayout()
         left.addWidget(_section("1 · WHAT TO LEARN FROM"))
@@ -132,7 +132,7 @@ class NewJobPage(QWidget):
         counts_row.addWidget(self.conversation_counts, 1)
         counts_row.addWidget(self.use_api)
         left.addLayout(counts_row)
-        files_label = plain_label("JSONL files (OpenAI, ShareGPT or Alpaca; detected per line)")
+        files_label = plain_label("JSONL files (OpenAI, ShareGPT or Alpaca; TRL preference pairs; detected per line)")
         files_label.setWordWrap(True)
         left.addWidget(files_label)
         files_row = QHBoxLayout()
@@ -152,28 +152,28 @@ class NewJobPage(QWidget):
         preview_row.addWidget(self.export_button)
         preview_row.addStretch(1)
         left.addLayout(preview_row)
-        left.addWidget(self.summary)
-        left.addWidget(self.histogram)
-        left.addWidget(self.examples, 1)
-        left.addWidget(self.problems_view)
+        left.addWidget(self.preview_view, 1)
 
         # -- 2. how to train --------------------------------------------------------------------------------
         self.base = QComboBox()
         self.base.setModel(models)
         _shrinkable(self.base)
-        self.method_note = plain_label(qlora_note())
-        self.method_note.setObjectName("hint")
-        self.method_note.setWordWrap(True)
-        self.form = OptionForm(TRAINING_OPTIONS)
+        self.assistant = QLineEdit()
+        self.assistant.setToolTip("Jobs for one assistant make its versions (v1, v2 …): each learns from the "
+                                  "feedback given so far, and rolling back is picking an older version.")
+        self.assistant.textChanged.connect(lambda _text: self._show_version())
+        self.version_note = plain_label("")
+        self.version_note.setObjectName("hint")
+        self.options = JobOptionsPanel(qlora_note())
+        self.method_note = self.options.method_note
+        self.form = self.options.form
         form_scroll = QScrollArea()
         form_scroll.setWidgetResizable(True)
         form_scroll.setFrameShape(QFrame.NoFrame)
-        form_scroll.setWidget(self.form)
+        form_scroll.setWidget(self.options)
         self.estimate = plain_label("")
         self.estimate.setObjectName("estimate")
         self.estimate.setWordWrap(True)
-        self.name = QLineEdit()
-        self.name.setPlaceholderText("Name (optional), e.g. “My writing style”")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primaryButton")
         self.start_button.clicked.connect(lambda: self._start())
@@ -187,14 +187,17 @@ class NewJobPage(QWidget):
         self.recheck_button.clicked.connect(lambda: self.check_support())
         right = QVBoxLayout()
         right.addWidget(_section("2 · HOW TO TRAIN"))
-        base_row = QGridLayout()
-        base_row.addWidget(plain_label("Base model"), 0, 0)
-        base_row.addWidget(self.base, 0, 1)
-        right.addLayout(base_row)
-        right.addWidget(self.method_note)
+        grid = QGridLayout()
+        grid.addWidget(plain_label("Base model"), 0, 0)
+        grid.addWidget(self.base, 0, 1)
+        grid.addWidget(plain_label("Assistant"), 1, 0)
+        grid.addWidget(self.assistant, 1, 1)
+        grid.addWidget(self.version_note, 2, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setVerticalSpacing(4)
+        right.addLayout(grid)
         right.addWidget(form_scroll, 1)
         right.addWidget(self.estimate)
-        right.addWidget(self.name)
         right.addWidget(self.setup_note)
         start_row = QHBoxLayout()
         start_row.addWidget(self.recheck_button)
@@ -207,8 +210,8 @@ class NewJobPage(QWidget):
         layout.setSpacing(20)
         layout.addLayout(left, 3)
         layout.addLayout(right, 2)
-        self.form.changed.connect(self._update_estimate)
-        self.base.currentIndexChanged.connect(self._invalidate)
+        self.options.changed.connect(self._options_changed)
+        self.base.currentIndexChanged.connect(self._base_changed)
         self.refresh_counts()
         self.check_support()
 
@@ -225,6 +228,9 @@ class NewJobPage(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.check_support()  # installed (or removed) in a terminal meanwhile? A few milliseconds.
+        if self._has_rated and not self._auto_previewed and self.built is None and not self.building:
+            self._auto_previewed = True  # the rated replies are what a person came to train on: show them at once
+            self.preview()
 
     # -- sources ----------------------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
@@ -233,14 +239,17 @@ class NewJobPage(QWidget):
             api = rated_api_replies(session)
         self.use_api.setText(f"Rated API exchanges ({api})")
         replies = sum(n for _, _, n in rated)
+        self._has_rated = bool(rated) or bool(api)
         self.conversation_counts.setText(
             f"{replies} rated repl{'y' if replies == 1 else 'ies'} in {len(rated)} conversation"
             f"{'' if len(rated) == 1 else 's'}." if rated else
-            "No rated replies yet: use ▲ Good / ▼ Bad and “Correct…” under replies in Chat."
+            "No rated replies yet: use ▲ Good / ▼ Bad, “Correct…” and regenerate under replies in Chat."
         )
+        self._refresh_assistant()
 
     def _add_file(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add training data", str(Path.home()), "JSON Lines (*.jsonl *.json)")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add training data", str(Path.home()),
+                                                "JSON Lines (*.jsonl *.json)")
         self.add_files(paths)
 
     def add_files(self, paths: list[str]) -> None:
@@ -262,6 +271,10 @@ class NewJobPage(QWidget):
             self.writing.setText(folder)
             self._invalidate()
 
+    def _writing_edited(self) -> None:
+        if self.built_spec is not None and self.spec() != self.built_spec:
+            self._invalidate()
+
     def spec(self) -> DatasetSpec:
         options = self.form.values()
         return DatasetSpec(
@@ -276,15 +289,57 @@ class NewJobPage(QWidget):
         with self.core.db.session() as session:
             return get_model(session, model_id) if model_id is not None else None
 
+    # -- the assistant ----------------------------------------------------------------------------------------
+    def _refresh_assistant(self) -> None:
+        """The assistant last trained on this base, unless a person typed another name."""
+        if self.assistant.isModified() and self.assistant.text().strip():
+            self._show_version()
+            return
+        base = self.base_model()
+        with self.core.db.session() as session:
+            name = default_assistant(session, base.id if base is not None else None)
+        self.assistant.setText(name)
+        self.assistant.setModified(False)
+        self._show_version()
+
+    def assistant_name(self) -> str:
+        return self.assistant.text().strip() or self.assistant.placeholderText()
+
+    def next_version_name(self) -> str:
+        name = self.assistant_name()
+        with self.core.db.session() as session:
+            return version_name(name, next_version(session, name))
+
+    def _show_version(self) -> None:
+        self.assistant.setPlaceholderText("My assistant")
+        self.version_note.setText(f"This job trains {self.next_version_name()}.")
+
+    @Slot()
+    def _base_changed(self) -> None:
+        self._refresh_assistant()
+        self._invalidate()
+
     # -- preview ----------------------------------------------------------------------------------------------
     @Slot()
     def _invalidate(self) -> None:
+        if self.building:  # what is being built no longer matches the sources: its answer will be dropped
+            self._build_id += 1
+            self._finish_building()
+            self.preview_view.clear("The sources changed: press Preview to see what the assistant will learn from.")
         self.built = None
+        self.built_spec = None
         self.export_button.setEnabled(False)
         self._update_estimate()
 
+    @Slot()
+    def _options_changed(self) -> None:
+        if self.built_spec is not None and self.spec() != self.built_spec:
+            self._invalidate()  # the maximum length, overflow or seed changed: the preview no longer holds
+        else:
+            self._update_estimate()
+
     def preview(self) -> None:
-        """Build the dataset in the background and show its counts, lengths, examples and problems."""
+        """Build the dataset in the background and show its counts, pairs, examples, lengths and problems."""
         self._build_dataset(then=None)
 
     def _build_dataset(self, then) -> None:
@@ -293,6 +348,8 @@ class NewJobPage(QWidget):
             self.summary.setText("Pick a base model first (add one in Models).")
             return
         spec, db = self.spec(), self.core.db
+        self._build_id += 1
+        build_id = self._build_id
         self.building = True
         self.preview_button.setEnabled(False)
         self.summary.setText("Building the dataset…")
@@ -303,11 +360,17 @@ class NewJobPage(QWidget):
                 return build(spec, tokenizer, session), tokenizer
 
         def done(result):
-            self._show(*result)
+            if build_id != self._build_id:
+                return  # a newer build is on its way: this one answers a question no longer asked
+            self._show(*result, spec)
             if then is not None:
                 then()
 
-        run_in_background(work, done, self._failed)
+        def failed(error):
+            if build_id == self._build_id:
+                self._failed(error)
+
+        run_in_background(work, done, failed)
 
     def _finish_building(self) -> None:
         self.building = False
@@ -315,36 +378,17 @@ class NewJobPage(QWidget):
 
     def _failed(self, error: BaseException) -> None:
         self._finish_building()
-        self.built = None
-        self.summary.setText(str(error) if isinstance(error, (DatasetError, FileNotFoundError, ValueError))
-                             else f"The dataset could not be built: {error}")
-        self.problems.setStringList([str(p) for p in getattr(error, "problems", [])])
-        self.problems_view.setVisible(bool(self.problems.stringList()))
-        self.histogram.setText("")
-        self.examples.clear()
+        self.built = self.built_spec = None
+        message = (str(error) if isinstance(error, (DatasetError, FileNotFoundError, ValueError))
+                   else f"The dataset could not be built: {error}")
+        self.preview_view.show_error(message, getattr(error, "problems", []))
+        self._update_estimate()
 
-    def _show(self, built: BuiltDataset, tokenizer: TrainingTokenizer) -> None:
+    def _show(self, built: BuiltDataset, tokenizer: TrainingTokenizer, spec: DatasetSpec) -> None:
         self._finish_building()
-        self.built = built
+        self.built, self.built_spec = built, spec
         self.export_button.setEnabled(True)
-        self.summary.setText(built.summary())
-        self.problems.setStringList([str(p) for p in built.problems])
-        self.problems_view.setVisible(bool(built.problems))
-        bins = built.histogram(bins=6)
-        while bins and not bins[-1][2]:
-            bins.pop()
-        while bins and not bins[0][2]:  # the lengths present, not an axis from zero
-            bins.pop(0)
-        peak = max((count for *_, count in bins), default=1) or 1
-        self.histogram.setText("Tokens per example\n" + "\n".join(
-            f"{lo:>5}–{hi:<5} {'█' * max(1 if count else 0, round(24 * count / peak))} {count}" for lo, hi, count in bins))
-        shown = []
-        for item in built.items[:EXAMPLES_SHOWN]:
-            pieces = tokenizer.spans(item.example.turns)
-            text = "".join(f"⟦{t}⟧" if train else t for t, train in pieces)
-            shown.append(f"— {item.example.origin} · {len(item.encoded.input_ids)} tokens, "
-                         f"{item.encoded.trained} learned (in ⟦ ⟧)\n{text}")
-        self.examples.setPlainText("\n\n".join(shown))
+        self.preview_view.show_dataset(built, tokenizer)
         self._update_estimate()
 
     def _export(self) -> None:
@@ -360,11 +404,15 @@ class NewJobPage(QWidget):
     @Slot()
     def _update_estimate(self) -> None:
         base = self.base_model()
+        uses_preferences = self.form.values()["objective"] != "sft"
+        shape = data_shape(self.built, uses_preferences) if self.built is not None else None
+        params = (base.info.get("parameters") or None) if base is not None else None
+        options = self.options.fit(shape, params)
         if base is None or self.built is None:
             self.estimate.setText("The estimate of time and memory appears after a preview.")
             self.estimate.setProperty("warning", False)
             return
-        lengths, options = self.built.lengths(), self.form.values()
+        lengths = self.built.lengths()
         with self.core.db.session() as session:
             pace = pace_for(session, base.id, options["method"])
         converts = base.format == "gguf" and not has_plain_copy(Path(base.path), paths.cache_dir())
@@ -385,5 +433,13 @@ class NewJobPage(QWidget):
         if self.built is None:
             self._build_dataset(then=self._start)  # build first; start once the preview is in
             return
-        self.start_requested.emit(base, self.form.values(), self.spec(), self.name.text().strip())
-        self.name.clear()
+        options = self.options.given()
+        if not self.built.train and options["objective"] == "sft":
+            self.summary.setText("There are only preferences here (pairs and thumbs-down replies), no replies to "
+                                 "imitate: set “Learn from” to learn preferences too, or add thumbs-up replies or "
+                                 "corrections.")
+            return
+        assistant = self.assistant_name()
+        self.start_requested.emit(base, options, self.spec(), self.next_version_name(), assistant)
+        self.assistant.setModified(False)
+        self._show_version()

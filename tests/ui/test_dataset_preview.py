@@ -1,0 +1,122 @@
+"""The New job page's preview of rated, corrected and regenerated replies: what each source gave, and the pairs
+side by side, built through the real path (the starter model's tokenizer, real SQLite)."""
+
+import json
+
+import pytest
+
+from app.core.storage import conversations as convs
+from app.ui.models_list import ModelListModel
+from app.ui.training.dataset_preview import SourceRow
+from app.ui.training.new_job_page import NewJobPage
+from app.ui.training.pair_view import NO_PAIRS
+
+CAPITAL, GOOD, BAD = "What is the capital of France?", "Paris is the capital of France.", "I think it is Lyon."
+GREET, PLAIN, PIRATE = "Greet me like a pirate.", "Hello.", "Ahoy, matey! Welcome aboard."
+JOKE, FLAT = "Tell me a joke.", "No."
+THANKS, WELCOME = "Thanks!", "You are welcome."
+
+
+def rate_and_regenerate(core) -> None:
+    """What a person leaves in Chat after a few minutes: a reply regenerated and the two versions rated ▲ and ▼,
+    a reply corrected, a thumbs-down alone and a thumbs-up alone."""
+    with core.db.session() as session:
+        chat = convs.create_conversation(session)
+        u1 = convs.add_message(session, chat.id, role="user", content=CAPITAL)
+        bad = convs.add_message(session, chat.id, role="assistant", content=BAD, parent_id=u1.id)
+        good = convs.add_message(session, chat.id, role="assistant", content=GOOD, parent_id=u1.id)  # regenerated
+        convs.set_feedback(session, bad.id, rating=-1)
+        convs.set_feedback(session, good.id, rating=1)
+        u2 = convs.add_message(session, chat.id, role="user", content=GREET, parent_id=good.id)
+        plain = convs.add_message(session, chat.id, role="assistant", content=PLAIN, parent_id=u2.id)
+        convs.set_feedback(session, plain.id, rating=-1, correction=PIRATE)
+
+        other = convs.create_conversation(session)
+        u3 = convs.add_message(session, other.id, role="user", content=JOKE)
+        flat = convs.add_message(session, other.id, role="assistant", content=FLAT, parent_id=u3.id)
+        convs.set_feedback(session, flat.id, rating=-1)
+        u4 = convs.add_message(session, other.id, role="user", content=THANKS, parent_id=flat.id)
+        welcome = convs.add_message(session, other.id, role="assistant", content=WELCOME, parent_id=u4.id)
+        convs.set_feedback(session, welcome.id, rating=1)
+
+
+@pytest.fixture
+def page(qtbot, core):
+    widget = NewJobPage(core, ModelListModel(core.db))
+    qtbot.addWidget(widget)
+    widget.resize(1024, 560)
+    return widget
+
+
+def _previewed(qtbot, page):
+    page.preview()
+    qtbot.waitUntil(lambda: page.built is not None and not page.building, timeout=60000)
+    return page
+
+
+def test_the_preview_counts_what_each_source_gave(qtbot, page, tmp_path):
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text(json.dumps({"prompt": [{"role": "user", "content": "Name a colour."}], "chosen": "Blue.",
+                                 "rejected": "Seven."}) + "\n")
+    rate_and_regenerate(page.core)
+    page.add_files([str(prefs)])
+    _previewed(qtbot, page)
+    rows = {r.source: r for r in page.preview_view.counts.rows}
+    # Chats: the ▲ reply, the correction and the lone ▲ imitated; ▲ over ▼ and the correction over its original
+    # paired; the joke's ▼ alone
+    assert rows["Chats"] == SourceRow("Chats", imitate=3, pairs=2, lone_up=1, lone_down=1)
+    assert rows["prefs.jsonl"] == SourceRow("prefs.jsonl", imitate=0, pairs=1, lone_up=0, lone_down=0)
+    view = page.preview_view.counts_view
+    assert view.isVisibleTo(page) and view.model().index(0, 0).data() in rows
+    assert page.preview_view.tabs.tabText(page.preview_view.PAIRS) == "Pairs (3)"
+    assert "pair" in page.summary.text()
+
+
+def test_a_pair_is_shown_side_by_side_and_stepped_through(qtbot, page):
+    rate_and_regenerate(page.core)
+    page.show()
+    _previewed(qtbot, page)
+    pairs = page.pair_view
+    assert page.preview_view.tabs.currentWidget() is pairs, "pairs first when there are any"
+    shown = set()
+    for _ in range(len(pairs.pairs)):
+        shown.add((pairs.prompt.toPlainText(), pairs.chosen.toPlainText(), pairs.rejected.toPlainText()))
+        assert pairs.position.text().startswith(f"Pair {pairs.index + 1} of {len(pairs.pairs)}")
+        pairs.next_button.click()
+    assert shown == {(CAPITAL, GOOD, BAD), (GREET, PIRATE, PLAIN)}
+    assert not pairs.next_button.isEnabled() and pairs.previous_button.isEnabled()
+    pairs.previous_button.click()
+    assert pairs.index == len(pairs.pairs) - 2
+    assert pairs.chosen.isVisible() and pairs.rejected.isVisible()
+    assert pairs.chosen.x() < pairs.rejected.x() and pairs.chosen.y() == pairs.rejected.y(), "side by side"
+    assert pairs.prompt.y() < pairs.chosen.y(), "the prompt above"
+
+
+def test_without_pairs_the_pair_view_says_how_to_get_some(qtbot, page, tmp_path):
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"},
+                                            {"role": "assistant", "content": "Hello!"}]}) + "\n")
+    page.add_files([str(sft)])
+    page.show()
+    _previewed(qtbot, page)
+    assert page.pair_view.empty.isVisible() and page.pair_view.empty.text() == NO_PAIRS
+    assert page.preview_view.tabs.currentIndex() == page.preview_view.EXAMPLES
+
+
+def test_opening_the_page_with_rated_replies_previews_them_at_once(qtbot, core):
+    rate_and_regenerate(core)
+    widget = NewJobPage(core, ModelListModel(core.db))
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.built is not None, timeout=60000)
+    assert len(widget.pair_view.pairs) == 2
+
+
+def test_a_stale_preview_is_dropped(qtbot, page, tmp_path):
+    """A build that started before the sources changed must not land as the preview of the new sources."""
+    rate_and_regenerate(page.core)
+    page.preview()
+    page.use_conversations.setChecked(False)  # changed while the first build runs
+    assert page.built is None
+    qtbot.wait(3000)
+    assert page.built is None or page.built_spec.conversations is False
