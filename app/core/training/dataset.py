@@ -174,13 +174,26 @@ class BuiltDataset:
         return lines
 
     def write_jsonl(self, path: Path, items: list[Item] | None = None) -> int:
-        """OpenAI-style JSONL (assistant messages carry `weight`): the export, and the files the child reads."""
-        items = self.items if items is None else items
+        """OpenAI-style JSONL (assistant messages carry `weight`): the files the child reads (`items` given), and
+        the export (all examples, then the preferences in TRL's conversational form, which import reads back)."""
+        lines = [item.example.to_openai() for item in (self.items if items is None else items)]
+        if items is None:
+            lines += [_trl_line(p) for p in self.train_prefs + self.eval_prefs]
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8") as out:
-            for item in items:
-                out.write(json.dumps(item.example.to_openai(), ensure_ascii=False) + "\n")
-        return len(items)
+            for line in lines:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return len(lines)
+
+
+def _trl_line(record: Preference) -> dict:
+    """TRL's conversational preference form: a pair (DPO) or a rated reply (KTO)."""
+    prompt = [{"role": t.role, "content": t.content} for t in record.prompt]
+    if isinstance(record, PreferencePair):
+        return {"prompt": prompt, "chosen": [{"role": "assistant", "content": record.chosen}],
+                "rejected": [{"role": "assistant", "content": record.rejected}]}
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": record.completion}],
+            "label": record.desirable}
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:

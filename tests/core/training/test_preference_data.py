@@ -306,3 +306,20 @@ def test_an_unfinished_or_empty_reply_is_never_the_worse_reply_of_a_pair(core):
     assert "empty" in reasons[f"conversation {conv.id}, message {empty.id}"]
     assert f"rated up (message {liked.id})" in reasons[f"conversation {conv.id}, message {disliked.id}"]
     assert [e.turns[-1].content for e in examples] == ["Once upon a time, the end.", "The end."]
+
+
+def test_the_export_carries_the_preferences_and_imports_back_the_same(core, tokenizer, tmp_path):
+    with core.db.session() as session:
+        _versions_chat(session)
+        built = build(DatasetSpec(), tokenizer, session)
+    out = tmp_path / "export.jsonl"
+    assert built.write_jsonl(out) == len(built.items) + len(built.train_prefs) + len(built.eval_prefs)
+    back = from_jsonl_with_preferences(out)
+    assert not back.problems
+    assert {e.key() for e in back.examples} == {i.example.key() for i in built.items}
+
+    def texts(records):
+        return sorted((type(r).__name__, r.prompt, getattr(r, "chosen", None), getattr(r, "rejected", None),
+                       getattr(r, "completion", None)) for r in records)
+
+    assert texts(back.preferences) == texts(built.train_prefs + built.eval_prefs) and back.preferences
