@@ -5,40 +5,11 @@ import json
 
 import pytest
 
-from app.core.storage import conversations as convs
 from app.ui.models_list import ModelListModel
 from app.ui.training.dataset_preview import SourceRow
 from app.ui.training.new_job_page import NewJobPage
 from app.ui.training.pair_view import NO_PAIRS
-
-CAPITAL, GOOD, BAD = "What is the capital of France?", "Paris is the capital of France.", "I think it is Lyon."
-GREET, PLAIN, PIRATE = "Greet me like a pirate.", "Hello.", "Ahoy, matey! Welcome aboard."
-JOKE, FLAT = "Tell me a joke.", "No."
-THANKS, WELCOME = "Thanks!", "You are welcome."
-
-
-def rate_and_regenerate(core) -> None:
-    """What a person leaves in Chat after a few minutes: a reply regenerated and the two versions rated ▲ and ▼,
-    a reply corrected, a thumbs-down alone and a thumbs-up alone."""
-    with core.db.session() as session:
-        chat = convs.create_conversation(session)
-        u1 = convs.add_message(session, chat.id, role="user", content=CAPITAL)
-        bad = convs.add_message(session, chat.id, role="assistant", content=BAD, parent_id=u1.id)
-        good = convs.add_message(session, chat.id, role="assistant", content=GOOD, parent_id=u1.id)  # regenerated
-        convs.set_feedback(session, bad.id, rating=-1)
-        convs.set_feedback(session, good.id, rating=1)
-        u2 = convs.add_message(session, chat.id, role="user", content=GREET, parent_id=good.id)
-        plain = convs.add_message(session, chat.id, role="assistant", content=PLAIN, parent_id=u2.id)
-        convs.set_feedback(session, plain.id, rating=-1, correction=PIRATE)
-
-        other = convs.create_conversation(session)
-        u3 = convs.add_message(session, other.id, role="user", content=JOKE)
-        flat = convs.add_message(session, other.id, role="assistant", content=FLAT, parent_id=u3.id)
-        convs.set_feedback(session, flat.id, rating=-1)
-        u4 = convs.add_message(session, other.id, role="user", content=THANKS, parent_id=flat.id)
-        welcome = convs.add_message(session, other.id, role="assistant", content=WELCOME, parent_id=u4.id)
-        convs.set_feedback(session, welcome.id, rating=1)
-
+from tests.helpers.feedback import BAD, CAPITAL, GOOD, GREET, PIRATE, PLAIN, rate_and_regenerate
 
 @pytest.fixture
 def page(qtbot, core):
@@ -80,7 +51,9 @@ def test_a_pair_is_shown_side_by_side_and_stepped_through(qtbot, page):
     assert page.preview_view.tabs.currentWidget() is pairs, "pairs first when there are any"
     shown = set()
     for _ in range(len(pairs.pairs)):
-        shown.add((pairs.prompt.toPlainText(), pairs.chosen.toPlainText(), pairs.rejected.toPlainText()))
+        prompt = pairs.prompt.text()
+        assert prompt.startswith("Prompt") and "…" not in prompt
+        shown.add((prompt.split(": ", 1)[1], pairs.chosen.toPlainText(), pairs.rejected.toPlainText()))
         assert pairs.position.text().startswith(f"Pair {pairs.index + 1} of {len(pairs.pairs)}")
         pairs.next_button.click()
     assert shown == {(CAPITAL, GOOD, BAD), (GREET, PIRATE, PLAIN)}
@@ -99,7 +72,9 @@ def test_without_pairs_the_pair_view_says_how_to_get_some(qtbot, page, tmp_path)
     page.add_files([str(sft)])
     page.show()
     _previewed(qtbot, page)
-    assert page.pair_view.empty.isVisible() and page.pair_view.empty.text() == NO_PAIRS
+    pairs = page.pair_view
+    assert not pairs.empty.isHidden() and pairs.body.isHidden() and pairs.empty.text() == NO_PAIRS
+    assert page.preview_view.tabs.tabText(page.preview_view.PAIRS) == "Pairs (0)"
     assert page.preview_view.tabs.currentIndex() == page.preview_view.EXAMPLES
 
 
@@ -112,11 +87,15 @@ def test_opening_the_page_with_rated_replies_previews_them_at_once(qtbot, core):
     assert len(widget.pair_view.pairs) == 2
 
 
-def test_a_stale_preview_is_dropped(qtbot, page, tmp_path):
+def test_a_stale_preview_is_dropped(qtbot, page):
     """A build that started before the sources changed must not land as the preview of the new sources."""
+    from PySide6.QtCore import QThreadPool
+
     rate_and_regenerate(page.core)
     page.preview()
+    assert page.building
     page.use_conversations.setChecked(False)  # changed while the first build runs
-    assert page.built is None
-    qtbot.wait(3000)
-    assert page.built is None or page.built_spec.conversations is False
+    assert not page.building and page.preview_button.isEnabled() and "changed" in page.summary.text()
+    QThreadPool.globalInstance().waitForDone(60000)
+    qtbot.wait(50)  # the finished build's answer is delivered (and dropped)
+    assert page.built is None and page.pair_view.pairs == []

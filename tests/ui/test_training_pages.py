@@ -4,6 +4,7 @@ starting, a missing [train] extra is named with its install command, and the pre
 import json
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, qInstallMessageHandler
@@ -12,11 +13,15 @@ from app import paths
 from app.core.library.registry import default_model
 from app.core.training import availability, runner
 from app.core.training.events import EVENTS_FILE
+from app.core.training.jobs import EVAL_PREFS_FILE, JOB_FILE, PREFS_FILE
+from app.core.training.preferences import read_preferences
 from app.core.training.recorded_job import Recording, write_job
 from app.ui.models_list import ModelListModel
 from app.ui.training.live_view import NO_JOB_HINT, STARTING
+from app.ui.training.options_panel import FITTED
 from app.ui.training.training_tab import TrainingTab
 from tests.helpers.training import PERSONA, QUESTIONS, make_job
+from tests.helpers.feedback import rate_and_regenerate
 
 JOBS, ADAPTERS = 1, 2
 
@@ -26,17 +31,26 @@ def recording() -> Recording:
     return Recording.load(paths.resources_dir() / "training-sample.json")
 
 
-@pytest.fixture
-def tab(qtbot, core):
+def _open_tab(qtbot, core) -> TrainingTab:
     widget = TrainingTab(core, ModelListModel(core.db))
     qtbot.addWidget(widget)
     widget.resize(1280, 800)
     widget.show()
     qtbot.waitUntil(lambda: widget.pages is not None)
-    yield widget
+    return widget
+
+
+def _close_tab(widget: TrainingTab) -> None:
     for job_id in list(widget.controller.followers):
         widget.controller.cancel(job_id)
     widget.shutdown()
+
+
+@pytest.fixture
+def tab(qtbot, core):
+    widget = _open_tab(qtbot, core)
+    yield widget
+    _close_tab(widget)
 
 
 def _persona_file(tmp_path):
@@ -131,3 +145,34 @@ def test_preview_prints_no_traceback(tab, qtbot, capfd, monkeypatch, tmp_path):
     err = capfd.readouterr().err
     assert problems == [] and "Traceback" not in err, err[-2000:]
     assert not [m for m in qt_messages if "Traceback" in m or "Error" in m], qt_messages
+
+
+def test_rated_and_regenerated_replies_train_with_the_defaults_in_one_click(qtbot, core, monkeypatch):
+    """The default path: a person rated and regenerated a few replies (one thumbs-down alone), opens New job, sees
+    what they gave and the pairs, and presses Start without touching an option."""
+    from app.core.storage.models import TrainingJob
+
+    monkeypatch.setattr(runner, "worker_command",  # the job itself is another test's business
+                        lambda *_a, **_k: [sys.executable, "-c", "import time; time.sleep(120)"])
+    rate_and_regenerate(core)
+    tab = _open_tab(qtbot, core)
+    try:
+        page = tab.new_job
+        qtbot.waitUntil(lambda: page.built is not None, timeout=60000)  # previewed on opening
+        assert [(r.source, r.pairs, r.lone_down) for r in page.preview_view.counts.rows] == [("Chats", 2, 1)]
+        assert page.pair_view.isVisible() and len(page.pair_view.pairs) == 2
+        shown = {k: page.form.values()[k] for k in FITTED}
+        qtbot.mouseClick(page.start_button, Qt.LeftButton)
+        qtbot.waitUntil(lambda: tab.live.job_id is not None, timeout=10000)
+        with core.db.session() as session:
+            job = session.get(TrainingJob, tab.live.job_id)
+            name, assistant, options, dataset, run_dir = (job.name, job.assistant, job.options, job.dataset,
+                                                           Path(job.run_dir))
+        assert (name, assistant) == ("My assistant v1", "My assistant")
+        assert {k: options[k] for k in FITTED} == shown and options["fit_to_data"] is True
+        assert dataset["pairs"] == 2 and dataset["unpaired_down"] == 1
+        prefs = read_preferences(run_dir / PREFS_FILE) + read_preferences(run_dir / EVAL_PREFS_FILE)
+        assert sorted(p.kind for p in prefs) == ["pair", "pair", "unpaired"]
+        assert json.loads((run_dir / JOB_FILE).read_text())["prefs_file"] == PREFS_FILE
+    finally:
+        _close_tab(tab)
