@@ -23,7 +23,7 @@ def test_notes_are_edited_in_place_and_figures_are_not(qtbot, core):
     notes = model.index(row, NOTES)
     assert model.flags(notes) & Qt.ItemIsEditable
     assert not any(model.flags(model.index(row, c)) & Qt.ItemIsEditable for c in range(NOTES))
-    assert model.data(model.index(row, 1)) == "3.400 → 0.200" and model.data(model.index(row, 4)) == "2–1"
+    assert model.data(model.index(row, 2)) == "3.400 → 0.200" and model.data(model.index(row, 5)) == "2–1"
 
     assert model.setData(notes, "  Pirate voice, 16 steps on my corrections ")
     with core.db.session() as session:

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from app.core.storage.models import Adapter, Conversation, utcnow
 from app.ui.models_list import ModelListModel
 from app.ui.training import training_tab as training_tab_module
-from app.ui.training.training_models import BUTTON_ENABLED_ROLE, VersionsModel
+from app.ui.training.training_models import BUTTON_ENABLED_ROLE, IN_USE, VersionsModel
 from app.ui.training.training_tab import TrainingTab
 from tests.helpers.versions import add_version
 
@@ -68,9 +68,9 @@ def test_an_assistants_versions_are_listed_newest_first_with_their_figures(tab, 
     assert page.assistants_view.currentIndex().row() == 0, "the newest assistant is shown"
     assert page.title.text() == "Pirate" and page.facts.text().startswith("3 versions on ")
     assert [_cell(tab, r, "Version") for r in range(3)] == ["v3", "v2", "v1"]
-    assert (_cell(tab, 0, "Eval loss"), _cell(tab, 0, "Preference accuracy"), _cell(tab, 0, "Margin"),
-            _cell(tab, 0, "A/B (wins–losses)")) == ("3.100 → 1.200", "50% → 83%", "+0.00 → +1.40", "3–1")
-    assert (_cell(tab, 1, "Preference accuracy"), _cell(tab, 1, "A/B (wins–losses)")) == ("—", "1–2")
+    assert (_cell(tab, 0, "Eval loss"), _cell(tab, 0, "Preferences"), _cell(tab, 0, "Margin"),
+            _cell(tab, 0, "A/B")) == ("3.100 → 1.200", "50% → 83%", "+0.00 → +1.40", "3–1")
+    assert (_cell(tab, 1, "Preferences"), _cell(tab, 1, "A/B")) == ("—", "1–2")
     assert "6 held-out pairs" in tab.adapters.data(tab.adapters.index(0, COLUMN["Margin"]), Qt.ToolTipRole)
 
     page.assistants_view.setCurrentIndex(page.assistants.index(1))  # the other assistant
@@ -88,9 +88,10 @@ def test_one_click_on_use_picks_a_version_and_an_older_ones_rolls_back(tab, core
         _click_use(qtbot, tab, 0)
     assert used.args == [ids[3]], "no row had to be selected first"
     tab.set_adapter_in_use("Pirate v3")  # what the chat says after it took the version
-    assert _cell(tab, 0, "Version") == "v3 · in use" and _cell(tab, 0, "") == "In use"
+    assert _cell(tab, 0, "") == IN_USE and _cell(tab, 1, "") == "Use"
     assert not tab.adapters.data(tab.adapters.index(0, VersionsModel.USE), BUTTON_ENABLED_ROLE)
-    assert tab.adapters.data(tab.adapters.index(0, 0), Qt.FontRole).bold()
+    assert tab.adapters.data(tab.adapters.index(0, VersionsModel.VERSION), Qt.FontRole).bold()
+    assert tab.adapters.data(tab.adapters.index(1, VersionsModel.VERSION), Qt.FontRole) is None
     assert "v3 in use" in tab.assistants_page.assistants.data(tab.assistants_page.assistants.index(0))
     with qtbot.assertNotEmitted(tab.use_adapter_requested):
         _click_use(qtbot, tab, 0)  # the version in use has nothing to do
@@ -99,7 +100,7 @@ def test_one_click_on_use_picks_a_version_and_an_older_ones_rolls_back(tab, core
         _click_use(qtbot, tab, 2)  # roll back to v1
     assert used.args == [ids[1]]
     tab.set_adapter_in_use("Pirate v1")
-    assert _cell(tab, 2, "Version") == "v1 · in use" and _cell(tab, 0, "Version") == "v3"
+    assert _cell(tab, 2, "") == IN_USE and _cell(tab, 0, "") == "Use"
     assert "answers through v1" in tab.assistants_page.facts.text() and "v3 is newer" in \
         tab.assistants_page.facts.text()
 
@@ -139,14 +140,14 @@ def test_use_in_the_window_answers_through_the_version_and_marks_it(qtbot, core)
         with core.db.session() as session:
             conversation = session.get(Conversation, win.chat.conversation_id)
             assert conversation.params["adapter_id"] == ids[2]
-        assert _cell(tab, 1, "Version") == "v2 · in use", "the chat said which version it answers through"
+        assert _cell(tab, 1, "") == IN_USE, "the chat said which version it answers through"
 
         win.tabs.setCurrentWidget(tab)
         QApplication.processEvents()
         _click_use(qtbot, tab, 2)  # roll back to v1: one click
         with core.db.session() as session:
             assert session.get(Conversation, win.chat.conversation_id).params["adapter_id"] == ids[1]
-        assert _cell(tab, 2, "Version") == "v1 · in use" and _cell(tab, 1, "Version") == "v2"
+        assert _cell(tab, 2, "") == IN_USE and _cell(tab, 1, "") == "Use"
     finally:
         engine.shutdown()
         win.close()

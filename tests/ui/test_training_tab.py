@@ -90,7 +90,8 @@ def test_rate_correct_train_watch_the_loss_fall_and_use_it_in_chat(qtbot, window
     adapter_column = 0 if dialog.adapter_is_a else 1
     assert shown[adapter_column] == adapter_text, "the dialog knows which side is the adapter"
     dialog.pick(adapter_column)
-    assert tab.adapters.data(tab.adapters.index(0, 3)) == "1–0", "the adapter's win is stored and shown"
+    ab = tab.adapters.index(0, tab.adapters.COLUMNS.index("A/B"))
+    assert tab.adapters.data(ab) == "1–0", "the adapter's win is stored and shown"
     dialog.close()
 
     export = tab.open_export(tab.adapters.row_at(0).id)  # merged for other apps, in a child process

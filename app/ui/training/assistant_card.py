@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QHeaderView,
-    QListView,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -22,7 +21,7 @@ from app.ui.tables import row_table
 from app.ui.training.button_delegate import ButtonDelegate
 from app.ui.training.training_models import VersionsModel
 
-LIST_WIDTH = 210  # room for an assistant's name at 1024 px, the card keeps the rest
+LIST_WIDTH = 200  # room for an assistant's name at 1024 px; the card keeps the rest
 
 NO_ADAPTERS = "No adapters yet: every finished job leaves one here. Train one on the New job page."
 SELECT = "Select an adapter version to compare it with its base model (A/B), export or remove it."
@@ -41,18 +40,13 @@ class AssistantsPage(QWidget):
         self.versions = VersionsModel(db, self)
         self.assistants = self.versions.assistants
 
-        self.assistants_view = QListView()
+        self.assistants_view = row_table(self.assistants)  # one column, the look of every list here
         self.assistants_view.setObjectName("assistantList")
-        self.assistants_view.setModel(self.assistants)
-        self.assistants_view.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.assistants_view.setSpacing(2)
+        self.assistants_view.setWordWrap(True)
+        self.assistants_view.setTextElideMode(Qt.ElideRight)
+        self.assistants_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.assistants_view.setFixedWidth(LIST_WIDTH)
         self.assistants_view.selectionModel().currentRowChanged.connect(self._assistant_picked)
-        left = QVBoxLayout()
-        heading = plain_label("ASSISTANTS")
-        heading.setObjectName("sectionHeading")
-        left.addWidget(heading)
-        left.addWidget(self.assistants_view, 1)
 
         self.title = plain_label("")
         self.title.setObjectName("detailsTitle")
@@ -100,7 +94,7 @@ class AssistantsPage(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 8)
         layout.setSpacing(14)
-        layout.addLayout(left)
+        layout.addWidget(self.assistants_view)
         layout.addWidget(card, 1)
         self.versions.modelReset.connect(self._versions_shown)
         self.versions.dataChanged.connect(lambda *_: self._show_facts())

@@ -1,6 +1,6 @@
 """A push button drawn in one column of a table, one per row: rolling back to an older version is one click on
-its row's Use, with no row to select first. The model gives the button's text (DisplayRole) and whether it can be
-pressed (BUTTON_ENABLED_ROLE); no widget per row is created."""
+its row's Use, with no row to select first. The model gives the button's text (DisplayRole) and whether there is a
+button at all (BUTTON_ENABLED_ROLE; without one the cell shows its text); no widget per row is created."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ class ButtonDelegate(QStyledItemDelegate):
         return cell.adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)
 
     def paint(self, painter, option, index: QModelIndex) -> None:
+        if not index.data(BUTTON_ENABLED_ROLE):  # nothing to press: the cell says why, as text ("✓ In use")
+            super().paint(painter, option, index)
+            return
         button = QStyleOptionButton()
         button.rect = self._button_rect(option.rect)
         button.text = str(index.data(Qt.DisplayRole) or "")
-        enabled = bool(index.data(BUTTON_ENABLED_ROLE))
-        button.state = QStyle.State_Enabled | QStyle.State_Raised if enabled else QStyle.State_None
+        button.state = QStyle.State_Enabled | QStyle.State_Raised
         widget = option.widget
         style = widget.style() if widget is not None else QApplication.style()
         style.drawControl(QStyle.CE_PushButton, button, painter, widget)

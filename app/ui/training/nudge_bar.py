@@ -27,8 +27,9 @@ class NudgeBar(QFrame):
         self.button.clicked.connect(self.train_requested)
         row = QHBoxLayout(self)
         row.setContentsMargins(12, 4, 8, 4)
-        row.addWidget(self.text, 1)
+        row.addWidget(self.text)
         row.addWidget(self.button)
+        row.addStretch(1)
         self.hide()
 
     @Slot(object)

@@ -15,6 +15,7 @@ from app.ui.row_model import RowListModel
 
 ID_ROLE = Qt.UserRole + 1
 BUTTON_ENABLED_ROLE = Qt.UserRole + 2  # the Use column: whether its button can be pressed
+IN_USE = "✓ In use"
 STATUS_TEXT = {JobStatus.QUEUED: "Queued", JobStatus.RUNNING: "Running", JobStatus.DONE: "Done",
                JobStatus.FAILED: "Failed", JobStatus.CANCELLED: "Cancelled"}
 
@@ -98,6 +99,9 @@ class AssistantsModel(RowListModel):
         super().__init__(parent)
         self.in_use = ""  # the adapter the chat on screen answers through (its name)
 
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        return "Assistant" if orientation == Qt.Horizontal and role == Qt.DisplayRole else None
+
     def row_of_name(self, name: str | None) -> int:
         return next((i for i, a in enumerate(self._rows) if a.name == name), -1)
 
@@ -123,10 +127,17 @@ class VersionsModel(_Table):
 
     Refreshing reads every assistant once and hands the list to `assistants`, so both lists come from one query."""
 
-    COLUMNS = ("Version", "Eval loss", "Preference accuracy", "Margin", "A/B (wins–losses)", "Created", "Notes",
-               "")
-    VERSION, USE = 0, len(COLUMNS) - 1
-    EDITABLE = {6: "notes"}
+    # The Use button comes second, so a narrow window cuts the notes, never the button.
+    COLUMNS = ("Version", "", "Eval loss", "Preferences", "Margin", "A/B", "Trained", "Notes")
+    HEADER_TIPS = {
+        "Eval loss": "Loss on the held-out examples, before training → after.",
+        "Preferences": "Preference accuracy on held-out pairs: the share where the preferred reply is the more "
+                       "likely one, without the adapter → with it.",
+        "Margin": "The mean log-probability margin of the preferred reply over the other, without → with.",
+        "A/B": "Blind A/B tests against the base model: wins–losses.",
+    }
+    VERSION, USE = 0, 1
+    EDITABLE = {7: "notes"}
     edit_failed = Signal(str)
 
     def __init__(self, db: Database, parent=None):
@@ -176,27 +187,33 @@ class VersionsModel(_Table):
             return v.id
         if role == BUTTON_ENABLED_ROLE:
             return not used
-        if role == Qt.FontRole and used and column == self.VERSION:
+        if role == Qt.FontRole and used and column in (self.VERSION, self.USE):
             font = QFont()
             font.setBold(True)
             return font
+        if role == Qt.TextAlignmentRole and column == self.USE:
+            return Qt.AlignCenter
         if role == Qt.ToolTipRole:
             return self._tooltip(v, column)
         if role not in (Qt.DisplayRole, Qt.EditRole):
             return None
         when = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else ""
-        return (f"v{v.number} · in use" if used else f"v{v.number}", _loss(v.eval_loss_before, v.eval_loss_after),
-                _accuracy(v.pref_accuracy_before, v.pref_accuracy_after),
-                _margin(v.pref_margin_before, v.pref_margin_after), f"{v.wins}–{v.losses}", when, v.notes,
-                "In use" if used else "Use")[column]
+        return (f"v{v.number}", IN_USE if used else "Use",
+                _loss(v.eval_loss_before, v.eval_loss_after), _accuracy(v.pref_accuracy_before, v.pref_accuracy_after),
+                _margin(v.pref_margin_before, v.pref_margin_after), f"{v.wins}–{v.losses}", when, v.notes)[column]
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole:
+            return self.HEADER_TIPS.get(self.COLUMNS[section])
+        return super().headerData(section, orientation, role)
 
     def _tooltip(self, v: Version, column: int) -> str:
         if column in self.EDITABLE:
-            return "Double-click to edit."
+            return f"{v.notes}\n\nDouble-click to edit." if v.notes else "Double-click to edit."
         if column == self.USE:
             return ("The conversation on screen answers through this version." if v.name == self.in_use else
                     f"Answer the conversation on screen through {v.label}.")
-        if column in (2, 3):
+        if column in (3, 4):
             if v.pref_accuracy_after is None:
                 return "No held-out preference pairs: rate two versions of a reply, or correct one, to measure it."
             return (f"On {v.pref_pairs or 0} held-out pairs, the share where the preferred reply is the more likely one, "

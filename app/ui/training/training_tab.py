@@ -108,17 +108,20 @@ class TrainingTab(QWidget):
     def start_job(self, base, options: dict, spec, name: str, assistant: str | None = None,
                   built=None) -> int | None:
         """Create the job and start its child; `built` is the dataset (the New job page's preview when not given).
-        `assistant` names whose next version it trains."""
-        from app.core.training.jobs import create_job
-
-        built = built if built is not None else self.new_job.built
-        with self.core.db.session() as session:
-            job = create_job(session, base, options, spec, built, name=name or None, assistant=assistant)
+        `assistant` names whose next version it trains. None (after telling the person why) when it cannot start."""
         try:
-            self.controller.start(job.id)
-        except RuntimeError as exc:
+            return self._create_and_start(base, options, spec, name, assistant,
+                                          built if built is not None else self.new_job.built)
+        except (RuntimeError, ValueError) as exc:  # no process; options or data the job cannot run with
             warn(self, "Training", str(exc))
             return None
+
+    def _create_and_start(self, base, options: dict, spec, name: str, assistant: str | None, built) -> int:
+        from app.core.training.jobs import create_job
+
+        with self.core.db.session() as session:
+            job = create_job(session, base, options, spec, built, name=name or None, assistant=assistant)
+        self.controller.start(job.id)
         if self.pages is not None:
             self.jobs.refresh()
             self.pages.setCurrentIndex(1)
@@ -165,11 +168,13 @@ class TrainingTab(QWidget):
                 return build(following.spec, tokenizer, session)
 
         def done(built) -> None:
-            self.nudge.preparing = False
-            job_id = self.start_job(following.base, following.options, following.spec, following.name,
-                                    assistant=following.assistant, built=built)
-            if job_id is None:
-                self.nudge.refresh()
+            try:
+                self._create_and_start(following.base, following.options, following.spec, following.name,
+                                       following.assistant, built)
+            except Exception as exc:  # noqa: BLE001 - told to the person, like a dataset that could not be built
+                failed(exc)
+            else:
+                self.nudge.preparing = False
 
         def failed(error: BaseException) -> None:
             self.nudge.preparing = False
