@@ -150,3 +150,49 @@ def test_opted_in_the_idle_computer_trains_the_next_version_unasked(tab, core, q
     assert due == ["My assistant"], "once: a job runs now"
     with core.db.session() as session:
         assert len(session.scalars(select(TrainingJob).where(TrainingJob.assistant == "My assistant")).all()) == 2
+
+
+def test_a_reply_rated_in_chat_brings_the_nudge_to_the_status_bar_and_a_click_trains(qtbot, core, monkeypatch):
+    from app.ui.app import build_window
+
+    monkeypatch.setattr(runner, "worker_command",
+                        lambda *_a, **_k: [sys.executable, "-c", "import time; time.sleep(120)"])
+    core.settings.set("train_nudge_after", 3)
+    _two_versions_and_ratings(core, 2)
+    with core.db.session() as session:  # a reply not rated yet
+        unrated = rate(session, rating=0, question="One more question?", reply=PERSONA).message_id
+    win, engine = build_window(core)
+    qtbot.addWidget(win)
+    try:
+        win.show()
+        link = win.training_nudge
+        qtbot.waitUntil(lambda: win.training_tab.nudge.soon.isActive() is False)
+        assert not link.isVisible(), "2 of 3"
+        win.chat.view.rating_changed.emit(unrated, 1)  # thumbs up, as the reply's button sends it
+        qtbot.waitUntil(link.isVisible, timeout=5000)
+        assert link.text() == "3 replies rated since My assistant v2 — train v3?"
+        with qtbot.waitSignal(win.training_tab.controller.job_started, timeout=60000) as started:
+            link.click()
+        assert win.tabs.currentWidget() is win.training_tab and not link.isVisible()
+        with core.db.session() as session:
+            assert session.get(TrainingJob, started.args[0]).name == "My assistant v3"
+    finally:
+        for job_id in list(win.training_tab.controller.followers):
+            win.training_tab.controller.cancel(job_id)
+        engine.shutdown()
+        win.close()
+
+
+def test_unasked_a_version_that_cannot_start_says_why_in_the_status_bar_not_a_dialog(tab, core, monkeypatch):
+    from app.ui.training import training_tab as training_tab_module
+
+    dialogs = []
+    monkeypatch.setattr(training_tab_module, "warn", lambda *args: dialogs.append(args))
+    with core.db.session() as session:
+        add_version(session, "Orphan", 1, utcnow())  # no job to repeat
+    notes = []
+    tab.note_posted.connect(notes.append)
+    assert not tab.train_next_version("Orphan", automatic=True)
+    assert dialogs == [] and len(notes) == 1 and "no training job to repeat" in notes[0]
+    assert not tab.train_next_version("Orphan")  # asked: a dialog says it
+    assert len(dialogs) == 1 and "New job page" in dialogs[0][2]

@@ -82,7 +82,10 @@ class TrainingNudge(QObject):
     @Slot(object)
     def on_sample(self, sample) -> None:
         """A hardware reading (every few seconds): is this the moment to train the next version unasked?"""
-        self.clock.observe(sample.cpu.percent, sample.time)
+        if self.generating:
+            self.clock.busy()  # a reply being written is not idle, however few cores it takes
+        else:
+            self.clock.observe(sample.cpu.percent, sample.time)
         self.check_idle(sample.time)
 
     def check_idle(self, now: float) -> None:
