@@ -168,7 +168,6 @@ class DatasetPreview(QWidget):
         self.tabs.addTab(self.examples, "Examples")
         self.tabs.addTab(self.histogram, "Lengths")
         self.tabs.addTab(self.problems_view, "Problems")
-        self.tabs.setMinimumHeight(150)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)

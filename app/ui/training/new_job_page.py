@@ -123,7 +123,11 @@ class NewJobPage(QWidget):
         self.pair_view = self.preview_view.pair_view
 
         left = QVBoxLayout()
-        left.addWidget(_section("1 · WHAT TO LEARN FROM"))
+        heading = QHBoxLayout()  # the preview's buttons beside the heading: the preview below gets their row
+        heading.addWidget(_section("1 · WHAT TO LEARN FROM"), 1, Qt.AlignTop)
+        heading.addWidget(self.preview_button)
+        heading.addWidget(self.export_button)
+        left.addLayout(heading)
         row = QHBoxLayout()
         row.addWidget(self.use_conversations)
         row.addWidget(self.min_rating, 1)
@@ -147,11 +151,6 @@ class NewJobPage(QWidget):
         writing_row.addWidget(self.writing, 1)
         writing_row.addWidget(choose_writing)
         left.addLayout(writing_row)
-        preview_row = QHBoxLayout()
-        preview_row.addWidget(self.preview_button)
-        preview_row.addWidget(self.export_button)
-        preview_row.addStretch(1)
-        left.addLayout(preview_row)
         left.addWidget(self.preview_view, 1)
 
         # -- 2. how to train --------------------------------------------------------------------------------
@@ -398,7 +397,8 @@ class NewJobPage(QWidget):
                                               "JSON Lines (*.jsonl)")
         if path:
             count = self.built.write_jsonl(Path(path))
-            self.summary.setText(self.built.summary() + f"\nExported {count} examples to {path}.")
+            self.summary.setText(f"{self.built.summary()}\nExported {count} lines (examples, then preferences) to "
+                                 f"{path}.")
 
     # -- estimate and start -----------------------------------------------------------------------------------
     @Slot()

@@ -30,7 +30,7 @@ def _reply_box(name: str) -> QPlainTextEdit:
     box = QPlainTextEdit()
     box.setReadOnly(True)
     box.setObjectName(name)
-    box.setMinimumHeight(60)
+    box.setMinimumHeight(40)  # two lines: the page must fit a 1024x680 screen
     return box
 
 
