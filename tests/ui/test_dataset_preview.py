@@ -11,6 +11,9 @@ from app.ui.training.new_job_page import NewJobPage
 from app.ui.training.pair_view import NO_PAIRS
 from tests.helpers.feedback import BAD, CAPITAL, GOOD, GREET, PIRATE, PLAIN, rate_and_regenerate
 
+SMALL_SCREEN_CLIENT = (1016, 640)  # a 1024x680 screen less a title bar and frame (test_window_fits_small_screen)
+
+
 @pytest.fixture
 def page(qtbot, core):
     widget = NewJobPage(core, ModelListModel(core.db))
@@ -99,3 +102,27 @@ def test_a_stale_preview_is_dropped(qtbot, page):
     QThreadPool.globalInstance().waitForDone(60000)
     qtbot.wait(50)  # the finished build's answer is delivered (and dropped)
     assert page.built is None and page.pair_view.pairs == []
+
+
+def test_in_the_window_the_engine_tokenizes_and_the_preview_fits_a_small_screen(qtbot, core):
+    """The window's own path (its engine tokenizes the GGUF text), and with a preview in, the page still fits a
+    1024x680 screen."""
+    from app.ui.app import build_window
+
+    rate_and_regenerate(core)
+    win, engine = build_window(core)
+    qtbot.addWidget(win)
+    try:
+        win.resize(1024, 680)
+        win.show()
+        win.tabs.setCurrentWidget(win.training_tab)
+        qtbot.waitUntil(lambda: win.training_tab.pages is not None)
+        page = win.training_tab.new_job
+        qtbot.waitUntil(lambda: page.built is not None, timeout=60000)
+        assert [(r.source, r.imitate, r.pairs) for r in page.preview_view.counts.rows] == [("Chats", 3, 2)]
+        hint = win.minimumSizeHint()
+        assert hint.width() <= SMALL_SCREEN_CLIENT[0] and hint.height() <= SMALL_SCREEN_CLIENT[1], hint.toTuple()
+        assert page.pair_view.chosen.height() >= 40 and page.pair_view.rejected.isVisible()
+    finally:
+        engine.shutdown()
+        win.close()
