@@ -58,10 +58,14 @@ def test_each_setting_changed_on_the_page_is_saved_and_used(qtbot, window):
     core = window.core
     threads = 3 if core.settings["n_threads"] != 3 else 2
     new = {"n_threads": threads, "context_length": 8192, "gpu_layers": -1, "low_memory_warning_mb": 2048,
-           "default_system_prompt": "Answer in one line.\nBe kind."}
+           "default_system_prompt": "Answer in one line.\nBe kind.", "train_nudge_after": 30,
+           "train_when_idle": True}
     assert set(new) == set(PAGE_KEYS)  # a setting added to the declaration is added here too
     for key, value in new.items():
-        _type(qtbot, _editor(window, key), str(value))
+        if isinstance(value, bool):  # a switch is clicked
+            _editor(window, key).click()
+        else:
+            _type(qtbot, _editor(window, key), str(value))
         assert core.settings[key] == value, key
         assert _saved()[key] == value, key
     assert Settings().as_dict() == {**core.settings.as_dict(), **new}  # read back as the next start reads it
