@@ -54,7 +54,7 @@ APP_SECTIONS: tuple[tuple[str, str, tuple[Option, ...]], ...] = (
         Option("low_memory_warning_mb", "Low-memory warning (MB)", int, 512, "Warn when free memory falls below this, whatever model is loaded (0 turns it off).", 0, 1048576, 256),
     )),
     ("Training", AT_ONCE, (
-        Option("train_nudge_after", "Suggest a new version after (rated replies)", int, 20, "Suggest training a new version after this many new rated replies (0 = never).", 0, 100000, 5),
+        Option("train_nudge_after", "Suggest training after (ratings)", int, 20, "Suggest training a new version after this many new rated replies (0 = never).", 0, 100000, 5),
         Option("train_when_idle", "Train when idle", bool, False, "Train the next version automatically when the computer is idle and enough replies are rated."),
     )),
     # Edited on the Server tab (with the address to give other apps and the request log), not on Settings.
