@@ -11,7 +11,7 @@ from app.core.storage.models import Adapter
 from app.core.training import recipe
 from app.core.training.jobs import create_job, data_shape
 from app.ui.models_list import ModelListModel
-from app.ui.training.new_job_page import NewJobPage
+from app.ui.training.new_job_page import NewJobPage, step_rows
 from app.ui.training.options_panel import FITTED, UNPREVIEWED
 from tests.helpers.training import PERSONA, QUESTIONS
 
@@ -120,3 +120,20 @@ def test_the_assistant_is_the_last_one_trained_on_this_base(qtbot, page, core):
         page._start()
     *_, name, assistant = started.args
     assert (name, assistant) == ("Poet v1", "Poet")
+
+
+def test_the_estimate_counts_the_preference_pairs_each_step_also_takes(qtbot, core):
+    from tests.helpers.feedback import rate_and_regenerate
+
+    rate_and_regenerate(core)
+    page = NewJobPage(core, ModelListModel(core.db))
+    qtbot.addWidget(page)
+    _previewed(qtbot, page)
+    built = page.built
+    rows_sft, tokens_sft = step_rows(built, uses_preferences=False)
+    rows_all, tokens_all = step_rows(built, uses_preferences=True)
+    assert rows_sft == len(built.train) and rows_all == max(len(built.train), len(built.train_pref_items))
+    costs = [len(p.encoded.chosen.input_ids) + len(p.encoded.rejected.input_ids) if p.record.kind == "pair"
+             else len(p.encoded.encoded.input_ids) for p in built.train_pref_items]
+    assert any(p.record.kind == "pair" for p in built.train_pref_items)
+    assert tokens_all - tokens_sft == pytest.approx(sum(costs) / len(costs)), "a pair costs both its replies"

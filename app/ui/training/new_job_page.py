@@ -66,6 +66,18 @@ def _shrinkable(box: QComboBox) -> None:
     box.setMinimumContentsLength(12)
 
 
+def step_rows(built: BuiltDataset, uses_preferences: bool) -> tuple[int, float]:
+    """What the estimate counts as a batch row: the worker takes a batch of examples to imitate and a batch of
+    preference units (a pair is both its replies) in every step, and an epoch is as long as the larger of the two.
+    Returns (rows in an epoch, mean tokens one row of both costs)."""
+    lengths = [len(i.encoded.input_ids) for i in built.train]
+    units = [sum(len(e.input_ids) for e in ((p.encoded.chosen, p.encoded.rejected) if p.record.kind == "pair"
+                                            else (p.encoded.encoded,)))
+             for p in (built.train_pref_items if uses_preferences else [])]
+    mean = (sum(lengths) / len(lengths) if lengths else 0.0) + (sum(units) / len(units) if units else 0.0)
+    return max(len(lengths), len(units)), mean
+
+
 class NewJobPage(QWidget):
     start_requested = Signal(object, dict, object, str, str)  # base ModelRef, options, DatasetSpec, name, assistant
 
@@ -412,12 +424,11 @@ class NewJobPage(QWidget):
             self.estimate.setText("The estimate of time and memory appears after a preview.")
             self.estimate.setProperty("warning", False)
             return
-        lengths = self.built.lengths()
         with self.core.db.session() as session:
             pace = pace_for(session, base.id, options["method"])
         converts = base.format == "gguf" and not has_plain_copy(Path(base.path), paths.cache_dir())
-        est = estimate_job(base.info, options, len(self.built.train), sum(lengths) / max(1, len(lengths)),
-                           pace=pace, converts=converts, on_gpu=bool(gpu_memories()))
+        rows, tokens = step_rows(self.built, uses_preferences)
+        est = estimate_job(base.info, options, rows, tokens, pace=pace, converts=converts, on_gpu=bool(gpu_memories()))
         self.estimate.setText(est.explain())
         self.estimate.setProperty("warning", not est.fits)
         self.estimate.style().unpolish(self.estimate)
