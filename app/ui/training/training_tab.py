@@ -117,11 +117,16 @@ class TrainingTab(QWidget):
             return None
 
     def _create_and_start(self, base, options: dict, spec, name: str, assistant: str | None, built) -> int:
-        from app.core.training.jobs import create_job
+        from app.core.training.jobs import create_job, mark_ended
 
         with self.core.db.session() as session:
             job = create_job(session, base, options, spec, built, name=name or None, assistant=assistant)
-        self.controller.start(job.id)
+        try:
+            self.controller.start(job.id)
+        except RuntimeError as exc:  # not left queued: a queued job would hold the nudge back for good
+            with self.core.db.session() as session:
+                mark_ended(session, job.id, JobStatus.FAILED, str(exc))
+            raise
         if self.pages is not None:
             self.jobs.refresh()
             self.pages.setCurrentIndex(1)
