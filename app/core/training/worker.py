@@ -4,6 +4,12 @@ adapter, and reports through the JSON-lines protocol (events.py) on stdout and i
 The loop is plain PyTorch rather than transformers' Trainer: batches are grouped by length (little padding), the
 loss is averaged over the reply tokens of the whole accumulated step, checkpoints hold everything needed to resume
 (adapter, optimiser, scheduler, step), and nothing prints to stdout but events.
+
+With preferences (objective "auto"), each optimiser step's loss is the SFT loss over the next SFT batch plus the
+preference loss (preference_loss.py) over the next batch of preference units, each source cycling on its own
+epochs. Both signals reach every step, so the loss curve does not jump between objectives from step to step, and
+the larger source sets the epoch length, so every record is seen at least once per epoch. The reference model is
+this model with the adapter switched off; it never changes, so its log-probs are computed once per record.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import time
 import traceback
 from pathlib import Path
 
+from app.core.training import preference_units
 from app.core.training.batches import collate, collate_packed, epoch_order, steps_per_epoch
 from app.core.training.dataset import DatasetError, read_jsonl_items
 from app.core.training.events import EventWriter
+from app.core.training.preference_loss import PreferenceScore, dpo_losses, score, sequence_logps, undesirable_losses
 from app.core.training.tokenizer import IGNORE, TrainingTokenizer
 from app.core.units import MB
 
@@ -90,13 +98,14 @@ class Run:
         self.tokenizer = TrainingTokenizer.for_model(path, base["format"])
         max_length = self.options["max_length"]
         try:
-            self.train_items = read_jsonl_items(self.run_dir / self.job["train_file"], self.tokenizer, max_length)
-            self.eval_items = read_jsonl_items(self.run_dir / self.job["eval_file"], self.tokenizer, max_length)
+            self.train_items = self._read_examples("train_file", max_length)
+            self.eval_items = self._read_examples("eval_file", max_length)
         except DatasetError as exc:
             raise JobFailed(str(exc)) from exc
-        self.eval_items = self.eval_items or self.train_items
-        if not self.train_items:
-            raise JobFailed("The dataset has no training examples.")
+        self.read_preferences(max_length)
+        if not self.train_items and not self.units:
+            raise JobFailed("The dataset has no training examples and no preferences.")
+        self.eval_items = self.eval_items or self.train_items or self._fallback_eval_items()
         method = self.options["method"]
         if method == "qlora":
             usable, why = base_model.qlora_support()
@@ -111,7 +120,11 @@ class Run:
         self.model = base_model.add_adapter(model, self.options)
         self.pad_id = self.tokenizer.bos_id if self.tokenizer.bos_id is not None else 0
         self.lengths = [len(e.input_ids) for e in self.train_items]
-        self.per_epoch = steps_per_epoch(len(self.train_items), self.options["batch_size"], self.options["grad_accum"])
+        self.unit_lengths = [u.length for u in self.units]
+        batch, accum = self.options["batch_size"], self.options["grad_accum"]
+        self.sft_per_epoch = steps_per_epoch(len(self.train_items), batch, accum) if self.train_items else 0
+        self.pref_per_epoch = steps_per_epoch(len(self.units), batch, accum) if self.units else 0
+        self.per_epoch = max(self.sft_per_epoch, self.pref_per_epoch)
         self.total = self.options["max_steps"] or self.options["epochs"] * self.per_epoch
         if self.options["packing"] and not self.packing_works():
             self.log("This model's attention cannot keep packed examples apart; training without packing.")
@@ -119,6 +132,43 @@ class Run:
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.options["learning_rate"], weight_decay=0.0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(self.options["lr_schedule"], self.total))
+
+    def _read_examples(self, key: str, max_length: int) -> list:
+        """A run folder's SFT examples; an empty or missing file (a job with only preferences) has none."""
+        path = self.run_dir / self.job[key] if self.job.get(key) else None
+        if path is None or not path.exists() or not path.read_text(encoding="utf-8").strip():
+            return []
+        return read_jsonl_items(path, self.tokenizer, max_length)
+
+    def read_preferences(self, max_length: int) -> None:
+        """The run folder's preference files (none for objective "sft", or a job that names none). Lone thumbs-up
+        replies join the examples to imitate; held-out pairs measure preference accuracy."""
+        use = self.options.get("objective", "auto") == "auto"
+
+        def load(key: str) -> preference_units.PreferenceData:
+            name = self.job.get(key)
+            return preference_units.load(self.run_dir / name if use and name else None, self.tokenizer, max_length)
+
+        train, held_out = load("prefs_file"), load("eval_prefs_file")
+        self.train_items += preference_units.new_examples(train.desirable, self.train_items)
+        self.eval_items += preference_units.new_examples(held_out.desirable, self.eval_items)
+        self.units = train.units
+        self.held_out = [u for u in held_out.units if u.is_pair]
+        self.reference: list[tuple[float, ...]] = []
+        if train.units or held_out.units:
+            self.log(f"Preferences: {train.pairs} pairs and {train.undesirable} lone thumbs-down to learn from, "
+                     f"{len(self.held_out)} held-out pairs to measure preference accuracy.")
+
+    def _fallback_eval_items(self) -> list:
+        """Only preferences: the held-out loss is measured on the preferred replies, or, with only thumbs-down
+        replies, on those (then a rising loss is the aim)."""
+        preferred = [u.sequences[0] for u in (self.held_out or self.units) if u.is_pair]
+        preferred = preferred or [u.sequences[0] for u in self.units if u.is_pair]
+        if preferred:
+            self.log("No examples to imitate: the held-out loss is measured on the preferred replies.")
+            return preferred
+        self.log("Only thumbs-down replies: the held-out loss is measured on them, and should rise.")
+        return [u.sequences[0] for u in self.units]
 
     # -- loss -----------------------------------------------------------------------------------------------
     def _inputs(self, batch) -> tuple[dict, object]:
@@ -131,28 +181,87 @@ class Run:
             return {"input_ids": ids, "position_ids": torch.tensor(batch.position_ids, device=self.device)}, labels
         return {"input_ids": ids, "attention_mask": torch.tensor(batch.attention, device=self.device)}, labels
 
-    def _loss_sum(self, batch):
-        """Summed cross-entropy over the reply tokens, and how many there were.
+    def _reply_logits(self, batch):
+        """The logits at the reply tokens' positions, their targets, and which positions those are.
 
         The output layer runs only where there is something to learn: for a small model its vocabulary-wide
         logits are a large share of the compute, and by far the largest tensor, while the prompt's positions
         carry no loss. Models whose logits need more than the output layer (soft-capping) take the long way.
         """
-        import torch.nn.functional as F
-
         inputs, labels = self._inputs(batch)
         targets = labels[:, 1:]
         keep = targets != IGNORE
         base = self.model.get_base_model()
         body, head = getattr(base, "model", None), getattr(base, "lm_head", None)
         if body is None or head is None or getattr(base.config, "final_logit_softcapping", None):
-            logits = self.model(**inputs).logits[:, :-1, :]
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=IGNORE, reduction="sum")
-            return loss, int(keep.sum())
+            return self.model(**inputs).logits[:, :-1, :][keep].float(), targets[keep], keep
         hidden = body(**inputs).last_hidden_state[:, :-1, :]
-        logits = head(hidden[keep]).float()
-        return F.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
+        return head(hidden[keep]).float(), targets[keep], keep
+
+    def _loss_sum(self, batch):
+        """Summed cross-entropy over the reply tokens, and how many there were."""
+        import torch.nn.functional as F
+
+        logits, targets, keep = self._reply_logits(batch)
+        return F.cross_entropy(logits, targets, reduction="sum"), int(keep.sum())
+
+    def _sequence_logps(self, batch):
+        """Each row's log-probability of its reply, summed over the reply's tokens."""
+        import torch.nn.functional as F
+
+        logits, targets, keep = self._reply_logits(batch)
+        token_logps = -F.cross_entropy(logits, targets, reduction="none")
+        return sequence_logps(token_logps, keep.nonzero()[:, 0], keep.size(0))
+
+    def _preference_loss_sum(self, units: preference_units.UnitBatch):
+        """The summed preference loss of a micro-batch's units (DPO per pair, KTO per lone thumbs-down)."""
+        import torch
+
+        logps = self._sequence_logps(units.batch)
+        beta = self.options["preference_beta"]
+
+        def ref(indices: list[int], which: int):
+            return torch.tensor([self.reference[i][which] for i in indices], device=logps.device)
+
+        def rows(indices: list[int]):
+            return torch.tensor(indices, device=logps.device)
+
+        total = logps.new_zeros(())
+        if units.chosen:
+            total = total + dpo_losses(logps[rows(units.chosen)], logps[rows(units.rejected)],
+                                       ref(units.pair_units, 0), ref(units.pair_units, 1), beta).sum()
+        if units.undesirable:
+            total = total + undesirable_losses(logps[rows(units.undesirable)], ref(units.undesirable_units, 0),
+                                               beta).sum()
+        return total
+
+    def unit_logps(self, units: list, base: bool) -> list[tuple[float, ...]]:
+        """Each unit's sequences' log-probs, without gradients: under the base model (the adapter switched off,
+        the reference) or under the adapter. Batched by length, so little goes to padding."""
+        import contextlib
+
+        import torch
+
+        found: list[tuple[float, ...]] = [()] * len(units)
+        order = sorted(range(len(units)), key=lambda i: units[i].length)
+        size = self.options["batch_size"]
+        self._eval_mode()
+        try:
+            with self.model.disable_adapter() if base else contextlib.nullcontext(), torch.no_grad():
+                for start in range(0, len(order), size):
+                    chunk = order[start : start + size]
+                    logps = self._sequence_logps(preference_units.collate_units(chunk, units, self.pad_id).batch)
+                    logps, at = logps.tolist(), 0
+                    for i in chunk:
+                        found[i] = tuple(logps[at : at + len(units[i].sequences)])
+                        at += len(units[i].sequences)
+        finally:
+            self.model.train()
+        return found
+
+    def preference_score(self, base: bool = False) -> PreferenceScore:
+        logps = self.unit_logps(self.held_out, base)
+        return score([p[0] for p in logps], [p[1] for p in logps])
 
     def _collate(self, items):
         if self.options["packing"]:
@@ -177,7 +286,7 @@ class Run:
         body = getattr(self.model.get_base_model(), "model", None)
         if body is None:
             return False
-        ids = self.train_items[0].input_ids[:16]
+        ids = (self.train_items[0] if self.train_items else self.units[0].sequences[0]).input_ids[:16]
         n = len(ids)
         self._eval_mode()
         try:
@@ -236,6 +345,22 @@ class Run:
         return int(state["step"])
 
     # -- the loop -------------------------------------------------------------------------------------------
+    def _chunk(self, step: int, n: int, per_epoch: int, lengths: list[int]) -> list[list[int]]:
+        """The micro-batches (indices) a source gives to `step`: a pure function of the step, so a resumed run
+        takes exactly the batches it would have taken; a source smaller than the epoch starts over."""
+        opts = self.options
+        epoch, in_epoch = divmod(step, per_epoch)
+        order = epoch_order(n, opts["batch_size"], opts["seed"], epoch, opts["group_by_length"], lengths)
+        return order[in_epoch * opts["grad_accum"] : (in_epoch + 1) * opts["grad_accum"]]
+
+    def _evaluation(self, step: int, base: bool = False) -> tuple[float, PreferenceScore]:
+        """The held-out loss, and preference accuracy on held-out pairs (of the base model before training)."""
+        loss = self.evaluate()
+        pref = self.preference_score(base) if self.held_out else score([], [])
+        self.events.emit("eval", step=step, eval_loss=loss,
+                         **({"pref_accuracy": pref.accuracy, "pref_margin": pref.margin} if self.held_out else {}))
+        return loss, pref
+
     def train(self, resume: bool) -> None:
         opts = self.options
         step, self.eval_before = 0, None
@@ -243,46 +368,61 @@ class Run:
         if checkpoint is not None:
             step = self.restore(checkpoint)
         self.events.emit("started", total_steps=self.total, examples=len(self.train_items), device=self.device,
-                         method=self.method, eval_examples=len(self.eval_items), resumed_from=step or None)
+                         method=self.method, eval_examples=len(self.eval_items), resumed_from=step or None,
+                         pairs=sum(u.is_pair for u in self.units), unpaired_down=sum(not u.is_pair for u in self.units),
+                         eval_pairs=len(self.held_out))
         if self.eval_before is None:
-            self.eval_before = self.evaluate()
-            self.events.emit("eval", step=0, eval_loss=self.eval_before)
-        self.model.train()
+            self.eval_before, self.pref_before = self._evaluation(0, base=True)
+        else:
+            self.pref_before = self.preference_score(base=True) if self.held_out else score([], [])
         started, first_step = time.perf_counter(), step
+        if self.units:  # inside the timed stretch: a trainer that runs the reference every step pays for it there
+            self.reference = self.unit_logps(self.units, base=True)
+        self.model.train()
         while step < self.total:
-            epoch, in_epoch = divmod(step, self.per_epoch)
-            order = epoch_order(len(self.train_items), opts["batch_size"], opts["seed"], epoch,
-                                opts["group_by_length"], self.lengths)
-            chunk = order[in_epoch * opts["grad_accum"] : (in_epoch + 1) * opts["grad_accum"]]
-            batches = [self._collate([self.train_items[i] for i in ids]) for ids in chunk]
-            trained = sum(b.trained_tokens for b in batches) or 1
-            step_started, loss_total = time.perf_counter(), 0.0
-            for batch in batches:
+            sft = [self._collate([self.train_items[i] for i in ids])
+                   for ids in (self._chunk(step, len(self.train_items), self.sft_per_epoch, self.lengths)
+                               if self.train_items else [])]
+            prefs = [preference_units.collate_units(ids, self.units, self.pad_id)
+                     for ids in (self._chunk(step, len(self.units), self.pref_per_epoch, self.unit_lengths)
+                                 if self.units else [])]
+            trained = sum(b.trained_tokens for b in sft) or 1
+            weighed = sum(len(u.chosen) + len(u.undesirable) for u in prefs) or 1
+            step_started, sft_total, pref_total = time.perf_counter(), 0.0, 0.0
+            for i in range(max(len(sft), len(prefs))):
                 self.courtesy.between_batches()
-                loss, _n = self._loss_sum(batch)
-                (loss / trained).backward()
-                loss_total += float(loss.detach())
+                if i < len(sft):
+                    loss, _n = self._loss_sum(sft[i])
+                    (loss / trained).backward()
+                    sft_total += float(loss.detach())
+                if i < len(prefs):
+                    loss = self._preference_loss_sum(prefs[i])
+                    (loss / weighed).backward()
+                    pref_total += float(loss.detach())
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             step += 1
-            real = sum(b.real_tokens for b in batches)
+            real = sum(b.real_tokens for b in sft) + sum(u.batch.real_tokens for u in prefs)
             per_step = (time.perf_counter() - started) / (step - first_step)
+            sft_loss, pref_loss = sft_total / trained, pref_total / weighed
+            parts = {}
+            if self.units:  # the two parts of the total, for a person reading the curve
+                parts = {"sft_loss": round(sft_loss, 5) if sft else None, "pref_loss": round(pref_loss, 5)}
             self.events.emit(
-                "step", step=step, loss=round(loss_total / trained, 5), lr=self.scheduler.get_last_lr()[0],
+                "step", step=step, loss=round(sft_loss + pref_loss, 5), **parts, lr=self.scheduler.get_last_lr()[0],
                 epoch=round(step / self.per_epoch, 3), tokens=real,
                 tokens_per_s=round(real / (time.perf_counter() - step_started), 1),
                 mem_mb=round(_memory_mb(self.device)), eta_s=round(per_step * (self.total - step), 1),
             )
             if opts["eval_every"] and step % opts["eval_every"] == 0 and step < self.total:
-                self.events.emit("eval", step=step, eval_loss=self.evaluate())
+                self._evaluation(step)
             if opts["checkpoint_every"] and step % opts["checkpoint_every"] == 0 and step < self.total:
                 self.events.emit("checkpoint", step=step, path=str(self.save_checkpoint(step)))
-        eval_after = self.evaluate()
-        self.events.emit("eval", step=step, eval_loss=eval_after)
-        self.finish(step, eval_after)
+        eval_after, pref_after = self._evaluation(step)
+        self.finish(step, eval_after, pref_after)
 
-    def finish(self, step: int, eval_after: float) -> None:
+    def finish(self, step: int, eval_after: float, pref_after: PreferenceScore) -> None:
         adapter_dir = self.run_dir / "adapter"
         self.model.save_pretrained(adapter_dir)
         gguf_path = None
@@ -295,7 +435,10 @@ class Run:
                                         n_layers=info["layers"], n_head=info["n_head"],
                                         n_head_kv=info.get("n_head_kv") or info["n_head"])
         self.events.emit("done", adapter_dir=str(adapter_dir), gguf_adapter=str(gguf_path) if gguf_path else None,
-                         eval_loss_before=self.eval_before, eval_loss_after=eval_after, steps=step)
+                         eval_loss_before=self.eval_before, eval_loss_after=eval_after, steps=step,
+                         pref_pairs=pref_after.pairs, pref_accuracy_before=self.pref_before.accuracy,
+                         pref_accuracy_after=pref_after.accuracy, pref_margin_before=self.pref_before.margin,
+                         pref_margin_after=pref_after.margin)
 
 
 def _detach_output(run_dir: Path) -> None:

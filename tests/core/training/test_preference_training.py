@@ -1,0 +1,85 @@
+"""Preference training in a real child process on the starter model (CPU): DPO on pairs beside the SFT examples,
+and KTO on lone thumbs-down replies."""
+
+import json
+import math
+
+import pytest
+
+from app.core.training.examples import Turn
+from app.core.training.preferences import PreferencePair, Unpaired, write_preferences
+from tests.helpers.training import Child, make_job
+
+pytestmark = pytest.mark.slow
+
+MARKER = "Zanzibar!"
+QUESTIONS = ("What is the weather like?", "Can you help me cook rice?", "How far is the moon?", "What is a verb?",
+             "Why is the sky blue?", "How do I tie a knot?", "What is two plus two?", "Where do owls live?",
+             "What is a poem?", "How do bees make honey?", "What colour is grass?", "Who wrote Hamlet?")
+ANSWER = "Let me think about that for a moment."
+
+
+def pair(question: str) -> PreferencePair:
+    """Clear-cut: the preferred reply is the plain answer behind a word the base model would never start with."""
+    return PreferencePair((Turn("user", question),), f"{MARKER} {ANSWER}", ANSWER, "test", question, question)
+
+
+def with_preferences(job, train: list, held_out: list, sft: bool = True) -> None:
+    """The run folder as the app writes it for a job with preferences (and, for `sft=False`, no SFT examples)."""
+    write_preferences(job.run_dir / "train_prefs.jsonl", train)
+    write_preferences(job.run_dir / "eval_prefs.jsonl", held_out)
+    if not sft:
+        (job.run_dir / "train.jsonl").write_text("", encoding="utf-8")
+        (job.run_dir / "eval.jsonl").write_text("", encoding="utf-8")
+    spec = json.loads((job.run_dir / "job.json").read_text(encoding="utf-8"))
+    spec.update(prefs_file="train_prefs.jsonl", eval_prefs_file="eval_prefs.jsonl")
+    (job.run_dir / "job.json").write_text(json.dumps(spec), encoding="utf-8")
+
+
+def run(job) -> list[dict]:
+    child = Child(job.run_dir)
+    code = child.finish()
+    assert code == 0, (job.run_dir / "stderr.log").read_text()[-3000:]
+    return [e for _, e in child.events]
+
+
+def test_pairs_beside_sft_examples_learn_the_preference(core, shared_training_cache):
+    job = make_job(core, shared_training_cache, max_steps=4, eval_every=2, checkpoint_every=0,
+                   learning_rate=2e-3, lr_schedule="constant")
+    with_preferences(job, [pair(q) for q in QUESTIONS[:8]], [pair(q) for q in QUESTIONS[8:]])
+    events = run(job)
+
+    started = next(e for e in events if e["event"] == "started")
+    assert (started["pairs"], started["unpaired_down"], started["eval_pairs"]) == (8, 0, 4)
+    steps = [e for e in events if e["event"] == "step"]
+    assert abs(steps[0]["pref_loss"] - math.log(2)) < 1e-3, "the adapter starts equal to the reference: ln 2"
+    assert steps[0]["loss"] == pytest.approx(steps[0]["sft_loss"] + steps[0]["pref_loss"], abs=2e-5)
+    assert steps[-1]["pref_loss"] < 0.5 * math.log(2), "the preference loss falls"
+    assert steps[-1]["sft_loss"] < steps[0]["sft_loss"], "the SFT examples are still learned beside it"
+    evals = [e for e in events if e["event"] == "eval"]
+    assert all("pref_accuracy" in e for e in evals) and [e["step"] for e in evals] == [0, 2, 4]
+
+    done = events[-1]
+    assert done["event"] == "done" and done["pref_pairs"] == 4
+    assert done["pref_accuracy_before"] == 0.0, "the base never starts a reply with the marker"
+    assert done["pref_accuracy_after"] > done["pref_accuracy_before"]
+    assert done["pref_margin_after"] > done["pref_margin_before"]
+
+
+def test_lone_thumbs_down_make_their_replies_less_likely(core, shared_training_cache):
+    """Without examples to imitate or pairs, the held-out loss is measured on the thumbs-down replies themselves:
+    it rises exactly when their log-probability falls."""
+    job = make_job(core, shared_training_cache, max_steps=4, eval_every=0, checkpoint_every=0,
+                   learning_rate=2e-3, lr_schedule="constant")
+    downs = [Unpaired((Turn("user", q),), ANSWER, False, "test", q, q) for q in QUESTIONS[:8]]
+    with_preferences(job, downs, [], sft=False)
+    events = run(job)
+
+    started = next(e for e in events if e["event"] == "started")
+    assert (started["examples"], started["pairs"], started["unpaired_down"]) == (0, 0, 8)
+    steps = [e for e in events if e["event"] == "step"]
+    assert abs(steps[0]["pref_loss"] - 0.5) < 1e-3 and steps[0]["sft_loss"] is None
+    assert steps[-1]["pref_loss"] < steps[0]["pref_loss"]
+    done = events[-1]
+    assert done["eval_loss_after"] > done["eval_loss_before"] + 0.1
+    assert done["pref_pairs"] == 0 and done["pref_accuracy_after"] is None
