@@ -126,3 +126,25 @@ def test_in_the_window_the_engine_tokenizes_and_the_preview_fits_a_small_screen(
     finally:
         engine.shutdown()
         win.close()
+
+
+def test_a_held_out_pair_says_so_and_a_long_prompt_is_cut(qtbot):
+    from app.core.training.examples import Turn
+    from app.core.training.preferences import PreferencePair
+    from app.ui.training.pair_view import PROMPT_CHARS, PairView
+
+    long_prompt = "word " * 200
+    pairs = [PreferencePair((Turn("user", "Hi"),), "Hello!", "Go away.", "conversations", "conversation 1", "g1"),
+             PreferencePair((Turn("system", "Be kind."), Turn("user", "Hi"), Turn("assistant", "Hello!"),
+                             Turn("user", long_prompt)), "Sure.", "No.", "conversations", "conversation 2", "g2")]
+    view = PairView()
+    qtbot.addWidget(view)
+    view.set_pairs(pairs, held_out=[False, True])
+    assert "held out" not in view.position.text() and view.prompt.text() == "Prompt: Hi"
+    view.next_button.click()
+    assert view.position.text().endswith("held out to measure the adapter")
+    prompt = view.prompt.text()
+    assert prompt.startswith("Prompt (after 2 earlier messages): word") and prompt.endswith("…")
+    assert len(prompt) < PROMPT_CHARS + 40 and view.prompt.toolTip() == long_prompt
+    view.show_pair(99)  # past the end: the last pair stays
+    assert view.index == 1 and view.chosen.toPlainText() == "Sure."
