@@ -35,6 +35,7 @@ from app.core.training.estimate import estimate_job
 from app.core.training.examples import rated_api_replies, rated_conversations
 from app.core.training.jobs import data_shape
 from app.core.training.pace import pace_for
+from app.core.training.preferences import EncodedPair, EncodedUnpaired
 from app.core.training.tokenizer import TrainingTokenizer
 from app.ui.background import run_in_background
 from app.ui.models_list import MODEL_ID_ROLE, ModelListModel
@@ -66,14 +67,17 @@ def _shrinkable(box: QComboBox) -> None:
     box.setMinimumContentsLength(12)
 
 
+def _unit_tokens(encoded: EncodedPair | EncodedUnpaired) -> int:
+    sequences = (encoded.chosen, encoded.rejected) if isinstance(encoded, EncodedPair) else (encoded.encoded,)
+    return sum(len(s.input_ids) for s in sequences)
+
+
 def step_rows(built: BuiltDataset, uses_preferences: bool) -> tuple[int, float]:
     """What the estimate counts as a batch row: the worker takes a batch of examples to imitate and a batch of
     preference units (a pair is both its replies) in every step, and an epoch is as long as the larger of the two.
     Returns (rows in an epoch, mean tokens one row of both costs)."""
     lengths = [len(i.encoded.input_ids) for i in built.train]
-    units = [sum(len(e.input_ids) for e in ((p.encoded.chosen, p.encoded.rejected) if p.record.kind == "pair"
-                                            else (p.encoded.encoded,)))
-             for p in (built.train_pref_items if uses_preferences else [])]
+    units = [_unit_tokens(p.encoded) for p in built.train_pref_items] if uses_preferences else []
     mean = (sum(lengths) / len(lengths) if lengths else 0.0) + (sum(units) / len(units) if units else 0.0)
     return max(len(lengths), len(units)), mean
 
