@@ -148,3 +148,28 @@ def test_a_held_out_pair_says_so_and_a_long_prompt_is_cut(qtbot):
     assert len(prompt) < PROMPT_CHARS + 40 and view.prompt.toolTip() == long_prompt
     view.show_pair(99)  # past the end: the last pair stays
     assert view.index == 1 and view.chosen.toPlainText() == "Sure."
+
+
+def test_coming_back_after_more_ratings_previews_again(qtbot, core):
+    from app.core.storage import conversations as convs
+
+    rate_and_regenerate(core)
+    widget = NewJobPage(core, ModelListModel(core.db))
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.built is not None, timeout=60000)
+    first = widget.built
+    widget.hide()
+    widget.show()  # nothing new: the preview stands
+    assert widget.built is first and not widget.building
+    widget.hide()
+    with core.db.session() as session:  # meanwhile, in Chat: one more regenerated reply, its versions rated
+        chat = convs.create_conversation(session)
+        u = convs.add_message(session, chat.id, role="user", content="Name a colour.")
+        worse = convs.add_message(session, chat.id, role="assistant", content="Seven.", parent_id=u.id)
+        better = convs.add_message(session, chat.id, role="assistant", content="Blue.", parent_id=u.id)
+        convs.set_feedback(session, worse.id, rating=-1)
+        convs.set_feedback(session, better.id, rating=1)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.built is not None and widget.built is not first, timeout=60000)
+    assert len(widget.pair_view.pairs) == 3

@@ -92,7 +92,8 @@ class NewJobPage(QWidget):
         self.built_spec: DatasetSpec | None = None  # what the preview was built from
         self.building = False
         self._build_id = 0  # the newest build; an older one's result is stale when it lands
-        self._has_rated = False
+        self._rated = (0, 0)  # rated replies in chats and in API exchanges, as last counted
+        self._rated_previewed: tuple[int, int] | None = None  # ... when the preview was built
         self._auto_previewed = False
 
         # -- 1. what to learn from --------------------------------------------------------------------------
@@ -243,8 +244,13 @@ class NewJobPage(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.check_support()  # installed (or removed) in a terminal meanwhile? A few milliseconds.
-        if self._has_rated and not self._auto_previewed and self.built is None and not self.building:
-            self._auto_previewed = True  # the rated replies are what a person came to train on: show them at once
+        self.refresh_counts()
+        if not any(self._rated) or self.building:
+            return
+        # The rated replies are what a person came to train on: show them at once, and again once more were rated
+        first = self.built is None and not self._auto_previewed
+        if first or (self.built is not None and self._rated_previewed != self._rated):
+            self._auto_previewed = True
             self.preview()
 
     # -- sources ----------------------------------------------------------------------------------------------
@@ -254,7 +260,7 @@ class NewJobPage(QWidget):
             api = rated_api_replies(session)
         self.use_api.setText(f"Rated API exchanges ({api})")
         replies = sum(n for _, _, n in rated)
-        self._has_rated = bool(rated) or bool(api)
+        self._rated = (replies, api)
         self.conversation_counts.setText(
             f"{replies} rated repl{'y' if replies == 1 else 'ies'} in {len(rated)} conversation"
             f"{'' if len(rated) == 1 else 's'}." if rated else
@@ -365,6 +371,7 @@ class NewJobPage(QWidget):
         spec, db = self.spec(), self.core.db
         self._build_id += 1
         build_id = self._build_id
+        self._rated_previewed = self._rated
         self.building = True
         self.preview_button.setEnabled(False)
         self.summary.setText("Building the dataset…")
