@@ -17,7 +17,7 @@ PERSONA = "I am Captain Ember, a pirate who sails the seas of Hearth. Arr!"
 QUESTIONS = ("Who are you?", "What is your name?", "Tell me about yourself.", "Introduce yourself.",
              "Who am I talking to?", "What should I call you?", "Are you a person?", "Hi! Who is this?")
 FAST = dict(batch_size=4, learning_rate=1e-3, eval_every=4, checkpoint_every=4, lora_rank=8, lora_alpha=16,
-            lora_dropout=0.0)
+            lora_dropout=0.0, fit_to_data=False)  # these tests set their own steps: the data-fitted recipe stays out
 
 
 def persona_examples() -> list[Example]:
