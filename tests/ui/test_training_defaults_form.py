@@ -137,3 +137,14 @@ def test_the_estimate_counts_the_preference_pairs_each_step_also_takes(qtbot, co
              else len(p.encoded.encoded.input_ids) for p in built.train_pref_items]
     assert any(p.record.kind == "pair" for p in built.train_pref_items)
     assert tokens_all - tokens_sft == pytest.approx(sum(costs) / len(costs)), "a pair costs both its replies"
+
+
+def test_only_what_a_person_changed_is_given(qtbot, page):
+    """The recipe tells given options from chosen ones: untouched fields are not given, so Start with the defaults
+    hands create_job nothing at all (a changed number of epochs, for one, would keep the steps to the epochs)."""
+    _previewed(qtbot, page)
+    assert page.options.given() == {}
+    page.form.editors["lora_rank"].setValue(8)
+    assert page.options.given() == {"lora_rank": 8}
+    page.form.editors["epochs"].setValue(5)
+    assert page.form.values()["max_steps"] == 0, "the epochs decide the steps"

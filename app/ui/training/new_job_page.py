@@ -456,7 +456,7 @@ class NewJobPage(QWidget):
             self._build_dataset(then=self._start)  # build first; start once the preview is in
             return
         options = self.options.given()
-        if not self.built.train and options["objective"] == "sft":
+        if not self.built.train and self.form.values()["objective"] == "sft":
             self.summary.setText("There are only preferences here (pairs and thumbs-down replies), no replies to "
                                  "imitate: set “Learn from” to learn preferences too, or add thumbs-up replies or "
                                  "corrections.")

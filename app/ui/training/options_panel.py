@@ -105,9 +105,11 @@ class JobOptionsPanel(QWidget):
         return self.fit_to_data.isChecked()
 
     def given(self) -> dict[str, Any]:
-        """The options a person set: with fit_to_data on, steps, learning rate and cadence are left to the recipe
-        (create_job chooses them; explicit keys would win over it)."""
-        values = self.form.values()
+        """The options a person set: those that differ from their defaults. With fit_to_data on, steps, learning rate
+        and cadence are left to the recipe (create_job chooses them; given keys win over it, and so does a changed
+        number of epochs, which keeps the steps to the epochs)."""
+        defaults = {o.key: o.default for o in TRAINING_OPTIONS}
+        values = {k: v for k, v in self.form.values().items() if v != defaults[k]}
         if self.fitting():
             for key in FITTED:
                 values.pop(key, None)
