@@ -60,10 +60,10 @@ def _new_job(window, home: str, recording: Recording) -> None:
     _finished_job(window, recording)
     page = window.training_tab.new_job
     page.add_files([str(_persona_file(home, recording))])
-    page.form.set_values({**page.form.values(), **recording.options})
+    page.form.set_values({**page.form.values(), **recording.options, "fit_to_data": False})
     page.preview()
     _wait(lambda: page.built is not None, 60)
-    page.name.setText("Captain Ember persona, longer")
+    page.assistant.setText("Captain Ember")
 
 
 def _running_job(window, recording: Recording) -> None:
