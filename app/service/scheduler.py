@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.engine.generating_sign import GeneratingSign
 from app.core.engine.host import ModelHost
 from app.core.storage.db import Database
 
@@ -94,8 +95,11 @@ class JobHandle:
 
 
 class Scheduler:
-    def __init__(self, host: ModelHost, db: Database, max_queued: int = DEFAULT_MAX_QUEUED):
+    def __init__(self, host: ModelHost, db: Database, max_queued: int = DEFAULT_MAX_QUEUED,
+                 sign: GeneratingSign | None = None):
         self.host, self.db, self.max_queued = host, db, max_queued
+        # Up while the owner works and until the queue is empty, so a training job gives way to the reply.
+        self.sign = sign if sign is not None else GeneratingSign()
         self._jobs: queue.Queue = queue.Queue()
         self._ids = itertools.count(1)
         self._waiting = 0
@@ -154,6 +158,7 @@ class Scheduler:
         while True:
             item = self._jobs.get()
             if item is None:
+                self.sign.down()
                 return
             handle, fn = item
             with self._lock:
@@ -169,6 +174,7 @@ class Scheduler:
                 self._finish(handle)
                 continue
             self.running = handle
+            self.sign.up()
             try:
                 handle.result = fn(ctx)
             except BaseException as exc:  # noqa: BLE001 - a job's failure is its caller's, never the owner's
@@ -176,6 +182,10 @@ class Scheduler:
                 handle.error = exc
             finally:
                 self.running = None
+                with self._lock:
+                    idle = self._waiting == 0
+                if idle:  # kept up between queued jobs: the cores stay with the engine until it has nothing to do
+                    self.sign.down()
                 self._finish(handle)
 
     @staticmethod
