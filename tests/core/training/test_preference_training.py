@@ -1,39 +1,16 @@
 """Preference training in a real child process on the starter model (CPU): DPO on pairs beside the SFT examples,
 and KTO on lone thumbs-down replies."""
 
-import json
 import math
 
 import pytest
 
 from app.core.training.examples import Turn
-from app.core.training.preferences import PreferencePair, Unpaired, write_preferences
+from app.core.training.preferences import Unpaired
+from tests.helpers.preference_jobs import ANSWER, QUESTIONS, marker_pair, with_preferences
 from tests.helpers.training import Child, make_job
 
 pytestmark = pytest.mark.slow
-
-MARKER = "Zanzibar!"
-QUESTIONS = ("What is the weather like?", "Can you help me cook rice?", "How far is the moon?", "What is a verb?",
-             "Why is the sky blue?", "How do I tie a knot?", "What is two plus two?", "Where do owls live?",
-             "What is a poem?", "How do bees make honey?", "What colour is grass?", "Who wrote Hamlet?")
-ANSWER = "Let me think about that for a moment."
-
-
-def pair(question: str) -> PreferencePair:
-    """Clear-cut: the preferred reply is the plain answer behind a word the base model would never start with."""
-    return PreferencePair((Turn("user", question),), f"{MARKER} {ANSWER}", ANSWER, "test", question, question)
-
-
-def with_preferences(job, train: list, held_out: list, sft: bool = True) -> None:
-    """The run folder as the app writes it for a job with preferences (and, for `sft=False`, no SFT examples)."""
-    write_preferences(job.run_dir / "train_prefs.jsonl", train)
-    write_preferences(job.run_dir / "eval_prefs.jsonl", held_out)
-    if not sft:
-        (job.run_dir / "train.jsonl").write_text("", encoding="utf-8")
-        (job.run_dir / "eval.jsonl").write_text("", encoding="utf-8")
-    spec = json.loads((job.run_dir / "job.json").read_text(encoding="utf-8"))
-    spec.update(prefs_file="train_prefs.jsonl", eval_prefs_file="eval_prefs.jsonl")
-    (job.run_dir / "job.json").write_text(json.dumps(spec), encoding="utf-8")
 
 
 def run(job) -> list[dict]:
@@ -46,7 +23,7 @@ def run(job) -> list[dict]:
 def test_pairs_beside_sft_examples_learn_the_preference(core, shared_training_cache):
     job = make_job(core, shared_training_cache, max_steps=4, eval_every=2, checkpoint_every=0,
                    learning_rate=2e-3, lr_schedule="constant")
-    with_preferences(job, [pair(q) for q in QUESTIONS[:8]], [pair(q) for q in QUESTIONS[8:]])
+    with_preferences(job, [marker_pair(q) for q in QUESTIONS[:8]], [marker_pair(q) for q in QUESTIONS[8:]])
     events = run(job)
 
     started = next(e for e in events if e["event"] == "started")
