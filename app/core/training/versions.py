@@ -88,7 +88,7 @@ class NextJob:
     assistant: str
     number: int
     base: ModelRef
-    options: dict
+    options: dict  # as given to create_job: the ones that differ from their defaults (see given_options)
     spec: DatasetSpec
 
     @property
@@ -165,6 +165,19 @@ def nudge(session: Session, threshold: int) -> Nudge | None:
     return Nudge(current.name, current.latest, count, nudge_text(count, current.latest))
 
 
+def given_options(stored: dict | None) -> dict:
+    """A past job's options as the New job form gives them to create_job: those that differ from their defaults,
+    and, with `fit_to_data` on, without the steps, learning rate and cadence the recipe chose for that job's data
+    (so it chooses again for the new data; a default left in would count as set by hand)."""
+    options = job_options(stored)
+    defaults = job_options()
+    given = {key: value for key, value in options.items() if value != defaults[key]}
+    if options["fit_to_data"]:
+        for key in FITTED_OPTIONS:
+            given.pop(key, None)
+    return given
+
+
 def _last_job(session: Session, assistant: Assistant) -> TrainingJob | None:
     job = session.get(TrainingJob, assistant.latest.job_id) if assistant.latest.job_id is not None else None
     if job is None:  # the latest version's job row is gone: the assistant's most recent job stands in
@@ -187,16 +200,14 @@ def next_job_settings(session: Session, assistant: str) -> NextJob:
     if base is None:
         raise LookupError(f"{found.latest.label} was trained on {job.base_name}, which is no longer in the library; "
                           "add it again in Models, or start the next version from the New job page.")
-    options = job_options(job.options)
-    if options["fit_to_data"]:  # left out, as the New job form leaves them out: create_job has the recipe choose
-        for key in FITTED_OPTIONS:
-            options.pop(key)
+    options = given_options(job.options)
+    resolved = job_options(options)
     spec = DatasetSpec.from_dict((job.dataset or {}).get("spec") or {})
     spec = replace(
         spec, conversations=True, conversation_ids=None,
         api_conversations=spec.api_conversations or rated_api_replies(session) > 0,
         jsonl_files=[f for f in spec.jsonl_files if Path(f).is_file()],
         writing_folder=spec.writing_folder if spec.writing_folder and Path(spec.writing_folder).is_dir() else None,
-        max_length=options["max_length"], overflow=options["overflow"], seed=options["seed"],
+        max_length=resolved["max_length"], overflow=resolved["overflow"], seed=resolved["seed"],
     )
     return NextJob(found.name, found.next_number, base, options, spec)

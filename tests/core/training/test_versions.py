@@ -89,10 +89,8 @@ def test_the_next_version_repeats_the_last_jobs_settings_on_every_rated_reply(co
         base_id = default_model(session).id
     assert (following.assistant, following.number, following.name, following.base.id) == ("Pirate", 2, "Pirate v2",
                                                                                             base_id)
-    options = following.options
-    assert (options["lora_rank"], options["preference_beta"], options["max_length"]) == (8, 0.3, 256)
-    assert not {"max_steps", "learning_rate", "eval_every"} & set(options), \
-        "fitted to the last data: left out, so the recipe chooses again for the new data"
+    assert following.options == {"lora_rank": 8, "preference_beta": 0.3, "max_length": 256, "seed": 7}, \
+        "as the form gives them: what differs from the defaults, less what the recipe chose for the last data"
     s = following.spec
     assert s.conversations and s.conversation_ids is None, "every chat: the new ratings are anywhere"
     assert s.api_conversations, "a rated API exchange is a source"
@@ -103,8 +101,8 @@ def test_the_next_version_repeats_the_last_jobs_settings_on_every_rated_reply(co
         session.merge(job)
     with core.db.session() as session:
         options = next_job_settings(session, "Pirate").options
-    assert (options["max_steps"], options["learning_rate"], options["eval_every"]) == (40, 5e-4, 10), \
-        "set by hand: kept"
+    assert (options["fit_to_data"], options["max_steps"], options["learning_rate"], options["eval_every"]) == \
+        (False, 40, 5e-4, 10), "set by hand: kept"
 
 
 def test_the_next_version_says_what_to_do_when_it_cannot_repeat_the_last_job(core):
