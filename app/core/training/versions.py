@@ -126,9 +126,16 @@ def get_assistant(session: Session, name: str) -> Assistant | None:
     return next((a for a in list_assistants(session) if a.name == name), None)
 
 
+def learned_until(session: Session, version: Version) -> datetime:
+    """When the version's data was taken: its job's start (the dataset is built then), else the adapter's making.
+    A reply rated while the job trained is not in that version, so it counts towards the next one."""
+    job = session.get(TrainingJob, version.job_id) if version.job_id is not None else None
+    return min(job.created_at, version.created_at) if job is not None and job.created_at else version.created_at
+
+
 def rated_since(session: Session, assistant: str) -> int:
-    """Replies rated (thumbs up or down, or corrected) since the assistant's latest version was made, in chats not
-    deleted and in kept API exchanges; all rated replies when it has no version yet."""
+    """Replies rated (thumbs up or down, or corrected) since the assistant's latest version took its data, in chats
+    not deleted and in kept API exchanges; all rated replies when it has no version yet."""
     found = get_assistant(session, assistant)
     query = (
         select(func.count(Feedback.id)).join(Message, Message.id == Feedback.message_id)
@@ -136,7 +143,7 @@ def rated_since(session: Session, assistant: str) -> int:
         .where(Message.role == "assistant", NOT_DELETED, or_(Feedback.rating != 0, Feedback.correction.is_not(None)))
     )
     if found is not None:
-        query = query.where(Feedback.updated_at > found.latest.created_at)
+        query = query.where(Feedback.updated_at > learned_until(session, found.latest))
     return session.scalar(query) or 0
 
 

@@ -49,7 +49,12 @@ def test_rated_since_counts_replies_rated_after_the_latest_version(core):
         assert rated_since(session, "Pirate") == 4
         add_version(session, "Pirate", 2, now - HOUR / 2)
         assert rated_since(session, "Pirate") == 0, "counting starts again from the new version"
-        assert rated_since(session, "Nobody") == 5, "an assistant with no version yet: every rated reply"
+        job = add_job(session, "Pirate")
+        job.created_at = now - HOUR / 4  # v3 took its data then, and was registered when its job ended
+        add_version(session, "Pirate", 3, now, job=job)
+        rate(session, now - HOUR / 8)  # while v3 trained
+        assert rated_since(session, "Pirate") == 1, "a reply rated while the version trained counts for the next"
+        assert rated_since(session, "Nobody") == 6, "an assistant with no version yet: every rated reply"
 
 
 def test_the_nudge_names_the_latest_version_and_the_next(core):
