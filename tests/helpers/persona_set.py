@@ -1,7 +1,7 @@
 """A persona the starter model can learn from about sixty short chats, and a check that tells whether it did.
 
 The persona is a pirate: every reply opens with "Arr!" and closes with "Yo ho ho!", with some pirate talk in
-between. The base model never writes either marker, so a reply that opens with the one and reaches the other
+between. The base model never writes either marker, so a reply that opens with the one and ends on the other
 (within a bounded, greedy reply) has taken the voice, on a topic it was never shown. The held-out topics share
 no question with the training chats.
 """
@@ -109,9 +109,11 @@ def _words(text: str) -> list[str]:
 
 
 def voice_shows(reply: str) -> bool:
-    """The reply opens with the persona's greeting and reaches its sign-off (case and punctuation aside)."""
+    """The reply opens with the persona's greeting and ends on its sign-off (case and punctuation aside): the whole
+    shape learned, not just a first word. A reply cut off by the length limit, or one that repeats the sign-off
+    without end, does not count."""
     words = _words(reply)
-    return words[:1] == ["arr"] and "yo ho ho" in " ".join(words[1:])
+    return words[:1] == ["arr"] and len(words) > 4 and words[-3:] == ["yo", "ho", "ho"] and words[-4] != "ho"
 
 
 def greedy_replies(backend, questions: Sequence[str] = HELD_OUT) -> list[str]:
