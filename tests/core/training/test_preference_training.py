@@ -60,3 +60,13 @@ def test_lone_thumbs_down_make_their_replies_less_likely(core, shared_training_c
     done = events[-1]
     assert done["eval_loss_after"] > done["eval_loss_before"] + 0.1
     assert done["pref_pairs"] == 0 and done["pref_accuracy_after"] is None
+
+
+def test_objective_sft_leaves_the_preferences_out(core, shared_training_cache):
+    job = make_job(core, shared_training_cache, max_steps=1, eval_every=0, checkpoint_every=0, objective="sft")
+    with_preferences(job, [marker_pair(q) for q in QUESTIONS[:4]], [marker_pair(q) for q in QUESTIONS[4:6]])
+    events = run(job)
+    started = next(e for e in events if e["event"] == "started")
+    assert (started["pairs"], started["eval_pairs"]) == (0, 0)
+    assert "pref_loss" not in next(e for e in events if e["event"] == "step")
+    assert events[-1]["pref_pairs"] == 0 and events[-1]["pref_accuracy_before"] is None
