@@ -1,6 +1,6 @@
 """The training side of giving way to chat: the engine's sign is read right (live, stale, from a reused pid), the
-job trains on one thread while it is up and on all of them after, and the job's priority is lowered once, for every
-thread, unless the courtesy is switched off."""
+job trains on one thread while it is up and on all of them after, and the first reply lowers the job's priority for
+good, for every thread, unless the courtesy is switched off."""
 
 from __future__ import annotations
 
@@ -28,9 +28,14 @@ time.sleep(600)
 
 
 @pytest.fixture
-def torch_threads():
+def torch_threads(monkeypatch):
+    """Torch's thread count, put back after; and no lowering of this test process's own priority (it could not be
+    raised again for the tests after this one; the priority is checked in a child below)."""
     import torch
 
+    from app.core.training import yielding
+
+    monkeypatch.setattr(yielding, "lower_priority", lambda: None)
     before = torch.get_num_threads()
     yield torch
     torch.set_num_threads(before)
@@ -78,7 +83,7 @@ def test_up_and_down_are_idempotent(tmp_path):
 
 def test_threads_drop_while_the_engine_generates_and_come_back_after(tmp_path, torch_threads, monkeypatch):
     monkeypatch.delenv(SWITCH, raising=False)
-    torch = torch_threads
+    torch, before = torch_threads, os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
     torch.set_num_threads(3)
     courtesy, sign = ChatCourtesy(3, folder=tmp_path), GeneratingSign(tmp_path)
     courtesy.between_batches()
@@ -91,6 +96,7 @@ def test_threads_drop_while_the_engine_generates_and_come_back_after(tmp_path, t
     sign.down()
     courtesy.between_batches()
     assert torch.get_num_threads() == 3 and not courtesy.yielding
+    assert before is None or os.getpriority(os.PRIO_PROCESS, 0) == before
 
 
 def test_switched_off_the_threads_stay(tmp_path, torch_threads, monkeypatch):
@@ -106,32 +112,45 @@ def test_switched_off_the_threads_stay(tmp_path, torch_threads, monkeypatch):
 
 PRIORITY_PROBE = """
 import json, os, sys, threading
+from pathlib import Path
 import psutil
+from app.core.engine.generating_sign import GeneratingSign
 from app.core.training.yielding import ChatCourtesy
+def priorities():
+    return [os.getpriority(os.PRIO_PROCESS, t.id) for t in psutil.Process().threads()]
 stop = threading.Event()
-before = threading.Thread(target=stop.wait, daemon=True)  # like the parent watcher: started before the courtesy
-before.start()
-ChatCourtesy(2).start()
-after = threading.Thread(target=stop.wait, daemon=True)  # like torch's pool: started after it
-after.start()
-ids = [t.id for t in psutil.Process().threads()]
-print(json.dumps([os.getpriority(os.PRIO_PROCESS, i) for i in ids]))
+threading.Thread(target=stop.wait, daemon=True).start()  # like torch's pool: there before the first reply
+courtesy, sign = ChatCourtesy(1, folder=Path(sys.argv[1])), GeneratingSign(Path(sys.argv[1]))
+courtesy.start()
+seen = {"no reply yet": priorities()}
+sign.up()
+courtesy.between_batches()
+threading.Thread(target=stop.wait, daemon=True).start()  # started after: inherits
+seen["during a reply"] = priorities()
+sign.down()
+courtesy.between_batches()
+seen["after it"] = priorities()
+print(json.dumps(seen))
 """
 
 
-def _thread_priorities(env_switch: str) -> list[int]:
+def _thread_priorities(folder, env_switch: str) -> dict[str, list[int]]:
     env = dict(os.environ, **{SWITCH: env_switch})
-    out = subprocess.run([sys.executable, "-c", PRIORITY_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", PRIORITY_PROBE, str(folder)], env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
-def test_start_lowers_every_thread_of_the_job_and_off_leaves_them():
-    mine = os.getpriority(os.PRIO_PROCESS, 0)
-    lowered = _thread_priorities("on")
-    assert len(lowered) >= 3 and all(p == max(19, mine) for p in lowered), lowered
-    assert all(p == mine for p in _thread_priorities("off"))
+def test_the_first_reply_lowers_every_thread_of_the_job_for_good_and_off_leaves_them(tmp_path):
+    mine, low = os.getpriority(os.PRIO_PROCESS, 0), max(19, os.getpriority(os.PRIO_PROCESS, 0))
+    seen = _thread_priorities(tmp_path / "on", "on")
+    assert set(seen["no reply yet"]) == {mine}, "a job nobody chats beside keeps its standing"
+    assert len(seen["during a reply"]) >= 3 and set(seen["during a reply"]) == {low}, seen
+    assert set(seen["after it"]) == {low}, "an unprivileged process cannot raise it back"
+    off = _thread_priorities(tmp_path / "off", "off")
+    assert all(set(p) == {mine} for p in off.values()), off
 
 
 def test_the_sign_is_read_by_a_courtesy_in_another_process(tmp_path):
