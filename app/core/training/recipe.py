@@ -27,7 +27,9 @@ REFERENCE_PARAMS = 135e6  # the starter model, on which the constants were measu
 LR_AT_REFERENCE = 1e-3
 LR_RANGE = (5e-5, 2e-3)
 LR_UNKNOWN_MODEL = 2e-4  # no parameter count: LoRA's usual rate
-PREFERENCE_ONLY_LR_SHARE = 0.5  # without replies to imitate the loss is all preference, which moves the policy faster
+# Preferences alone run gentler: with no replies to imitate, DPO can widen a gap by pushing both replies down, and
+# it is usually run at a lower rate than imitation (a common practice, not measured here).
+PREFERENCE_ONLY_LR_SHARE = 0.5
 PASSES = 2.0  # over the training examples (or preference records, whichever are more)
 MIN_STEPS = 20  # fewer optimiser steps leave a LoRA adapter near where it started, however small the dataset
 # The cap: about ten minutes of steps on a 2-core laptop CPU for the starter model (170 tokens/s), counting a reply's
