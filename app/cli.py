@@ -86,10 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--end-with", type=int, metavar="PID", help="stop when this process (the starter) ends")
 
     bench_train = bench_sub.add_parser(
-        "train", help="training tokens/s of Hearth's worker vs a plain transformers + peft Trainer script"
+        "train", help="training tokens/s of Hearth's worker vs a plain Trainer script (SFT) and TRL's DPOTrainer"
     )
     bench_train.add_argument("--steps", type=int, default=24, help="training steps per variant (default 24)")
     bench_train.add_argument("--batch", type=int, default=8, help="examples per step (default 8)")
+    bench_train.add_argument("--examples", type=int, default=96, help="chats in the SFT set (default 96)")
+    bench_train.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each variant (default 3)")
+    bench_train.add_argument("--dpo-steps", type=int, default=12,
+                             help="steps of the DPO comparison against TRL (default 12; 0 leaves it out)")
+    bench_train.add_argument("--pairs", type=int, default=48, help="preference pairs in the DPO set (default 48)")
+    bench_train.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
 
     probe = sub.add_parser("window-probe", description="Used by the start-up benchmark.")
     probe.add_argument("what", choices=("shown", "idle-rss"))
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.bench_what == "train":
         from app.bench.train_bench import main as bench_train
 
-        return bench_train(steps=args.steps, batch=args.batch)
+        return bench_train(steps=args.steps, batch=args.batch, examples=args.examples, rounds=args.rounds,
+                           dpo_steps=args.dpo_steps, pairs=args.pairs, json_out=args.json_out)
     if args.command == "bench" and args.bench_what == "monitor":
         from app.bench.monitor_bench import main as bench_monitor
 

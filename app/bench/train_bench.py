@@ -1,11 +1,16 @@
-"""`hearth bench train`: training tokens/s of Hearth's worker against a plain transformers + peft script.
+"""`hearth bench train`: training speed of Hearth's worker against what a careful user would write otherwise.
 
-Same base (the starter model's plain copy), same synthetic chats of mixed length, same LoRA settings, batch size,
-learning rate and number of steps, each in its own child process, one after the other. Tokens are real
-(unpadded) tokens; time is the training loop only (model loading and the first evaluation are left out of both).
+- SFT: Hearth's worker against a plain transformers + peft script (the model's chat template, the prompt masked out
+  of the labels, transformers' Trainer with DataCollatorForSeq2Seq: each batch padded to its longest example).
+- DPO: Hearth's worker on preference pairs alone against TRL's DPOTrainer on the same pairs and the same tokens
+  (app/bench/trl_dpo.py), with the first steps' losses side by side.
 
-The plain script is what a careful user would write: the model's chat template, the prompt masked out of the
-labels, transformers' Trainer with DataCollatorForSeq2Seq (each batch padded to its longest example).
+Same base (the starter model's plain copy), same LoRA settings, batch size, learning rate and number of steps, each
+run in its own child process. The variants take turns (A B A B ...), so a machine that gets slower or faster
+during the benchmark moves both alike, and each round gives a ratio; the report gives each variant's median
+tokens/s and the median ratio with its spread. Tokens are real (unpadded) tokens; time is the training loop only
+(model loading and the first evaluation are left out of every variant; Hearth's one pass for the reference
+log-probs is inside its loop's time, as TRL's reference passes are inside its steps).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,16 +28,33 @@ WORDS = ("the river light garden morning quiet stone window letter travel music 
          "mountain paper silver road forest candle story village market bridge evening cloud").split()
 
 
+def _sentence(rng: random.Random, low: int, high: int) -> str:
+    return (" ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))) + ".").capitalize()
+
+
 def synthetic_chats(n: int, seed: int = 11) -> list[dict]:
     """Chats whose replies range from a few words to a long paragraph, like real feedback data."""
     rng = random.Random(seed)
     chats = []
     for i in range(n):
         question = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16))) + "?"
-        reply = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 150))) + "."
         chats.append({"messages": [{"role": "user", "content": f"Question {i}: {question}"},
-                                   {"role": "assistant", "content": reply.capitalize()}]})
+                                   {"role": "assistant", "content": _sentence(rng, 10, 150)}]})
     return chats
+
+
+def synthetic_pairs(n: int, seed: int = 13) -> list:
+    """Preference pairs of mixed length: two different replies to each prompt."""
+    from app.core.training.examples import Turn
+    from app.core.training.preferences import PreferencePair
+
+    rng = random.Random(seed)
+    pairs = []
+    for i in range(n):
+        question = f"Question {i}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16))) + "?"
+        pairs.append(PreferencePair((Turn("user", question),), _sentence(rng, 10, 100), _sentence(rng, 10, 100),
+                                    "bench", f"pair {i}", f"pair {i}"))
+    return pairs
 
 
 PLAIN_SCRIPT = r'''
@@ -83,61 +106,148 @@ def _run_plain(base: Path, data: Path, cfg: dict, workdir: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _run_hearth(data: Path, cfg: dict, core) -> dict:
+def _hearth_job(core, built, spec, cfg: dict, objective: str):
     from app.core.library.registry import default_model
-    from app.core.training.dataset import DatasetSpec, build
-    from app.core.training.events import read_events
     from app.core.training.jobs import create_job
-    from app.core.training.runner import child_env, worker_command
-    from app.core.training.tokenizer import TrainingTokenizer
 
+    options = {"batch_size": cfg["batch"], "max_steps": cfg["steps"], "learning_rate": cfg["lr"],
+               "lora_rank": cfg["rank"], "lora_alpha": cfg["alpha"], "lora_dropout": 0.0, "eval_every": 0,
+               "checkpoint_every": 0, "seed": cfg["seed"], "max_length": 1024, "packing": False,
+               "fit_to_data": False, "objective": objective, "lr_schedule": cfg.get("schedule", "cosine"),
+               "preference_beta": cfg.get("beta", 0.1)}
     with core.db.session() as session:
-        base = default_model(session)
-    spec = DatasetSpec(conversations=False, jsonl_files=[str(data)], eval_fraction=0.0, max_length=1024)
-    built = build(spec, TrainingTokenizer.for_model(base.path, base.format))
-    options = {"batch_size": cfg["batch"], "max_steps": cfg["steps"], "learning_rate": cfg["lr"], "lora_rank": cfg["rank"],
-               "lora_alpha": cfg["alpha"], "lora_dropout": 0.0, "eval_every": 0, "checkpoint_every": 0,
-               "seed": cfg["seed"], "max_length": 1024, "packing": cfg["packing"]}
-    with core.db.session() as session:
-        job = create_job(session, base, options, spec, built, name="bench")
+        return create_job(session, default_model(session), options, spec, built, name="bench")
+
+
+def _run_hearth_job(job) -> dict:
+    from app.core.training.events import read_events
+    from app.core.training.runner import child_env, worker_command
+
     out = subprocess.run(worker_command(job.run_dir), capture_output=True, text=True, env=child_env(), timeout=3600)
     events = list(read_events(job.run_dir))
     if out.returncode != 0 or not events or events[-1]["event"] != "done":
-        raise RuntimeError(f"the Hearth worker failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"the Hearth worker failed:\n{out.stderr[-3000:]}\n{events[-1:] if events else ''}")
     first_eval = next(e for e in events if e["event"] == "eval")
     steps = [e for e in events if e["event"] == "step"]
-    return {"tokens": sum(e["tokens"] for e in steps), "seconds": steps[-1]["t"] - first_eval["t"]}
+    return {"tokens": sum(e["tokens"] for e in steps), "seconds": steps[-1]["t"] - first_eval["t"],
+            "losses": [e.get("pref_loss", e["loss"]) for e in steps]}
 
 
-def main(steps: int = 24, batch: int = 8, examples: int = 96) -> int:
+def _base(core):
+    from app.core.library.registry import default_model
+
+    with core.db.session() as session:
+        return default_model(session)
+
+
+def _run_hearth_sft(data: Path, cfg: dict, core) -> dict:
+    from app.core.training.dataset import DatasetSpec, build
+    from app.core.training.tokenizer import TrainingTokenizer
+
+    base = _base(core)
+    spec = DatasetSpec(conversations=False, jsonl_files=[str(data)], eval_fraction=0.0, max_length=1024)
+    built = build(spec, TrainingTokenizer.for_model(base.path, base.format))
+    return _run_hearth_job(_hearth_job(core, built, spec, cfg, "sft"))
+
+
+def _run_hearth_dpo(pairs: list, cfg: dict, core) -> dict:
+    from app.core.training.dataset import DatasetSpec, build
+    from app.core.training.examples import SourceResult
+    from app.core.training.tokenizer import TrainingTokenizer
+
+    base = _base(core)
+    spec = DatasetSpec(conversations=False, eval_fraction=0.0, max_length=1024)
+    built = build(spec, TrainingTokenizer.for_model(base.path, base.format), source=SourceResult(preferences=pairs))
+    return _run_hearth_job(_hearth_job(core, built, spec, cfg, "auto"))
+
+
+def _run_trl(plain: Path, rows: list[dict], cfg: dict, workdir: Path) -> dict:
+    config = workdir / "trl.json"
+    config.write_text(json.dumps({**cfg, "base": str(plain), "out": str(workdir / "trl-out"), "pairs": rows}),
+                      encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "app.bench.trl_dpo", str(config)], capture_output=True, text=True,
+                         timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the TRL script failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def interleaved(rounds: int, variants: dict) -> dict[str, list[dict]]:
+    """Each round runs every variant once, in the same order: A B A B ..."""
+    runs: dict[str, list[dict]] = {label: [] for label in variants}
+    for i in range(rounds):
+        for label, run in variants.items():
+            print(f"round {i + 1}/{rounds}: {label}…", file=sys.stderr)
+            runs[label].append(run())
+    return runs
+
+
+def summary(runs: dict[str, list[dict]], reference: str) -> dict:
+    """Median tokens/s per variant, and the median (min-max) of the per-round ratios against `reference`."""
+    rates = {label: [r["tokens"] / r["seconds"] for r in rs] for label, rs in runs.items()}
+    result = {"variants": {label: {"tokens_per_s": rs, "median": statistics.median(rs)} for label, rs in rates.items()}}
+    for label, rs in rates.items():
+        if label != reference:
+            ratios = [a / b for a, b in zip(rs, rates[reference], strict=True)]
+            result["variants"][label]["ratio"] = {"per_round": ratios, "median": statistics.median(ratios),
+                                                  "min": min(ratios), "max": max(ratios)}
+    return result
+
+
+def _print(title: str, result: dict, reference: str) -> None:
+    print(title)
+    for label, v in result["variants"].items():
+        rounds = ", ".join(f"{x:.1f}" for x in v["tokens_per_s"])
+        print(f"  {label:<24} median {v['median']:8.1f} tokens/s  (rounds: {rounds})")
+        if "ratio" in v:
+            r = v["ratio"]
+            print(f"  {'':<24} ratio vs {reference}: median {r['median']:.2f}x "
+                  f"(min {r['min']:.2f}, max {r['max']:.2f})")
+
+
+def main(steps: int = 24, batch: int = 8, examples: int = 96, rounds: int = 3, dpo_steps: int = 12,
+         pairs: int = 48, json_out: str | None = None) -> int:
     os.environ.setdefault("HEARTH_HOME", tempfile.mkdtemp(prefix="hearth-bench-"))
     from app import paths
-    from app.core.library.registry import default_model
     from app.core.startup import open_core
 
     core = open_core()
     workdir = Path(tempfile.mkdtemp(prefix="hearth-train-bench-"))
     data = workdir / "chats.jsonl"
     data.write_text("\n".join(json.dumps(c) for c in synthetic_chats(examples)) + "\n", encoding="utf-8")
-    with core.db.session() as session:
-        base = default_model(session)
+    base = _base(core)
     print(f"Preparing the plain copy of {base.name} (once)…", file=sys.stderr)
     plain = _plain_copy_in_child(Path(base.path), paths.cache_dir())
-    cfg = {"steps": steps, "batch": batch, "lr": 2e-4, "rank": 16, "alpha": 32, "seed": 7, "packing": False}
-    runs = {}
-    for label, packing in (("Hearth, grouped by length", False), ("Hearth, grouped and packed", True)):
-        print(f"{label}: {steps} steps of {batch} chats…", file=sys.stderr)
-        runs[label] = _run_hearth(data, {**cfg, "packing": packing}, core)
-    print(f"Plain transformers + peft Trainer: {steps} steps of {batch} chats…", file=sys.stderr)
-    runs["plain Trainer script"] = plain_result = _run_plain(plain, data, cfg, workdir)
+    cfg = {"steps": steps, "batch": batch, "lr": 2e-4, "rank": 16, "alpha": 32, "seed": 7}
+    report = {"model": base.name, "rounds": rounds}
+    sft = interleaved(rounds, {"Hearth worker": lambda: _run_hearth_sft(data, cfg, core),
+                               "plain Trainer script": lambda: _run_plain(plain, data, cfg, workdir)})
+    report["sft"] = {**summary(sft, "plain Trainer script"), "steps": steps, "batch": batch, "examples": examples}
+    if dpo_steps:
+        from app.bench.trl_dpo import tokenized_pairs
+        from app.core.training.tokenizer import TrainingTokenizer
+
+        records = synthetic_pairs(pairs)
+        rows = tokenized_pairs(records, TrainingTokenizer.for_model(base.path, base.format), 1024)
+        dcfg = {**cfg, "steps": dpo_steps, "lr": 5e-5, "beta": 0.1, "schedule": "constant"}
+        dpo = interleaved(rounds, {"Hearth worker (pairs)": lambda: _run_hearth_dpo(records, dcfg, core),
+                                   "TRL DPOTrainer": lambda: _run_trl(plain, rows, dcfg, workdir)})
+        report["dpo"] = {**summary(dpo, "TRL DPOTrainer"), "steps": dpo_steps, "batch": batch, "pairs": pairs,
+                         "first_losses": {label: rs[0]["losses"][:5] for label, rs in dpo.items()}}
     core.db.close()
-    p_tps = plain_result["tokens"] / plain_result["seconds"]
-    print(f"Hearth training benchmark · {base.name} · LoRA r16 all-linear · batch {batch} · {steps} steps · "
-          f"{examples} chats of mixed length")
-    for label, run in runs.items():
-        tps = run["tokens"] / run["seconds"]
-        print(f"  {label:<28} {tps:8.1f} tokens/s  ({run['tokens']} tokens in {run['seconds']:.1f} s, "
-              f"{run['seconds'] / steps:.2f} s/step)  ratio vs plain {tps / p_tps:5.2f}")
+
+    print(f"Hearth training benchmark · {base.name} · LoRA r16 all-linear · batch {batch} · "
+          f"{rounds} interleaved rounds")
+    _print(f"SFT: {steps} steps on {examples} chats of mixed length", report["sft"], "plain Trainer script")
+    if dpo_steps:
+        _print(f"DPO: {dpo_steps} steps on {pairs} pairs of mixed length (beta 0.1, constant lr)", report["dpo"],
+               "TRL DPOTrainer")
+        print("  first steps' loss (round 1; the batches hold different pairs after the first step):")
+        first = report["dpo"]["first_losses"]
+        for i in range(min(len(v) for v in first.values())):
+            print(f"    step {i + 1}: " + "   ".join(f"{label} {v[i]:.5f}" for label, v in first.items()))
+    if json_out:
+        Path(json_out).write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 
 
@@ -150,5 +260,3 @@ def _plain_copy_in_child(gguf: Path, cache: Path) -> Path:
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return Path(out.stdout.strip().splitlines()[-1])
-
-
