@@ -89,11 +89,14 @@ def step_budget(shape: DataShape, model_params: int | None, batch: int, accum: i
     return max(MIN_STEPS, int(BUDGET_TOKENS / scale / per_step))
 
 
+def per_epoch(shape: DataShape, batch: int, accum: int) -> int:
+    return steps_per_epoch(max(shape.examples, shape.pairs + shape.unpaired, 1), batch, accum)
+
+
 def steps(shape: DataShape, model_params: int | None, batch: int, accum: int) -> tuple[int, bool]:
     """(steps, capped). Each step takes a batch of examples and a batch of preference records, each cycling on its
     own, so an epoch is a pass over whichever of the two is larger."""
-    per_epoch = steps_per_epoch(max(shape.examples, shape.pairs + shape.unpaired, 1), batch, accum)
-    wanted = max(MIN_STEPS, math.ceil(PASSES * per_epoch))
+    wanted = max(MIN_STEPS, math.ceil(PASSES * per_epoch(shape, batch, accum)))
     budget = step_budget(shape, model_params, batch, accum)
     return min(wanted, budget), wanted > budget
 
@@ -103,11 +106,15 @@ def eval_cadence(total_steps: int) -> int:
     return every if every < 10 else 5 * round(every / 5)
 
 
-def choose(shape: DataShape, model_params: int | None, options: dict) -> Recipe:
-    preferences_only = not shape.examples and bool(shape.pairs or shape.unpaired)
+def _trained_on(shape: DataShape, options: dict) -> DataShape:
     if options.get("objective") == "sft":
-        shape = DataShape(shape.examples, shape.tokens)  # the preferences take no part in this job
-        preferences_only = False
+        return DataShape(shape.examples, shape.tokens)  # the preferences take no part in this job
+    return shape
+
+
+def choose(shape: DataShape, model_params: int | None, options: dict) -> Recipe:
+    shape = _trained_on(shape, options)
+    preferences_only = not shape.examples and bool(shape.pairs or shape.unpaired)
     total, capped = steps(shape, model_params, options["batch_size"], options["grad_accum"])
     rate = learning_rate(model_params, preferences_only)
     every = eval_cadence(total)
@@ -127,9 +134,14 @@ def apply(given: dict, shape: DataShape, model_params: int | None) -> tuple[dict
     if kept == set(TUNED):
         return options, ""
     recipe = choose(shape, model_params, options)
-    chosen = {"max_steps": recipe.max_steps, "learning_rate": recipe.learning_rate, "eval_every": recipe.eval_every}
+    total = recipe.max_steps
+    if "max_steps" in kept:  # the evaluations follow the run's real length
+        trained = _trained_on(shape, options)
+        total = options["max_steps"] or options["epochs"] * per_epoch(trained, options["batch_size"],
+                                                                      options["grad_accum"])
+    chosen = {"max_steps": recipe.max_steps, "learning_rate": recipe.learning_rate, "eval_every": eval_cadence(total)}
     resolved = job_options({**options, **{k: v for k, v in chosen.items() if k not in kept}})
-    note = _note(shape, model_params, recipe.max_steps, recipe.learning_rate, recipe.eval_every,
+    note = _note(shape, model_params, recipe.max_steps, recipe.learning_rate, chosen["eval_every"],
                  recipe.capped and "max_steps" not in kept, kept)
     return resolved, note
 

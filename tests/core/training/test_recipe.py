@@ -26,7 +26,7 @@ def test_a_persona_sized_set_gets_fewer_steps_at_a_higher_rate_than_the_fixed_de
 def test_what_the_caller_set_wins_and_the_note_names_only_the_rest():
     options, note = apply({"learning_rate": 3e-4, "max_steps": 70}, PERSONA, STARTER)
     assert options["learning_rate"] == 3e-4 and options["max_steps"] == 70
-    assert options["eval_every"] == recipe.eval_cadence(recipe.choose(PERSONA, STARTER, DEFAULTS).max_steps)
+    assert options["eval_every"] == 15, "five evaluations over the 70 steps set"
     assert "learning rate" not in note and "70" not in note
     assert note.endswith(f"held-out loss every {options['eval_every']} steps; the rest as you set.")
 
@@ -34,6 +34,7 @@ def test_what_the_caller_set_wins_and_the_note_names_only_the_rest():
 def test_epochs_given_without_max_steps_keep_counting_in_epochs():
     options, note = apply({"epochs": 5}, PERSONA, STARTER)
     assert options["max_steps"] == 0 and options["epochs"] == 5
+    assert options["eval_every"] == recipe.eval_cadence(5 * 14)
     assert " steps," not in note.split(":")[1] and "learning rate" in note
 
 
