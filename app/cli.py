@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench_monitor.add_argument("--seconds", type=float, default=20.0, help="length of each measured stretch")
 
+    bench_train_chat = bench_sub.add_parser(
+        "train-chat", help="chat decode speed and a training job's time, each alone and together, with the job "
+        "giving way to replies and without"
+    )
+    bench_train_chat.add_argument("--steps", type=int, default=40, help="training steps of each job (default 40)")
+    bench_train_chat.add_argument("--tokens", type=int, default=128, help="tokens generated per reply (default 128)")
+    bench_train_chat.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
+
     worker = sub.add_parser("train-worker", description="Run one training job (the app starts this in a child "
                             "process).")
     worker.add_argument("job", help="the job file (job.json in the run folder)")
@@ -154,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_train(steps=args.steps, batch=args.batch, examples=args.examples, rounds=args.rounds,
                            dpo_steps=args.dpo_steps, pairs=args.pairs, json_out=args.json_out)
+    if args.command == "bench" and args.bench_what == "train-chat":
+        from app.bench.train_chat_bench import main as bench_train_chat
+
+        return bench_train_chat(steps=args.steps, tokens=args.tokens, json_out=args.json_out)
     if args.command == "bench" and args.bench_what == "monitor":
         from app.bench.monitor_bench import main as bench_monitor
 

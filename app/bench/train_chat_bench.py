@@ -122,7 +122,7 @@ def _decode(replies: list[dict]) -> float:
     return statistics.median(r["decode_tps"] for r in replies) if replies else float("nan")
 
 
-def main(steps: int = 24, batch: int = 4, tokens: int = 128, idle_replies: int = 4, json_out: str | None = None) -> int:
+def main(steps: int = 40, batch: int = 4, tokens: int = 128, idle_replies: int = 4, json_out: str | None = None) -> int:
     home = tempfile.mkdtemp(prefix="hearth-bench-train-chat-")
     os.environ["HEARTH_HOME"] = home
 
