@@ -171,6 +171,7 @@ class Scheduler:
                         handle.on_skip(ctx)
                     except Exception:  # noqa: BLE001 - as for a job: its caller's problem, never the owner's
                         log.exception("engine job %s (%s): its skip handler failed", handle.id, handle.label)
+                self._rest_if_idle()  # the job before it may have left the sign up for it
                 self._finish(handle)
                 continue
             self.running = handle
@@ -182,11 +183,15 @@ class Scheduler:
                 handle.error = exc
             finally:
                 self.running = None
-                with self._lock:
-                    idle = self._waiting == 0
-                if idle:  # kept up between queued jobs: the cores stay with the engine until it has nothing to do
-                    self.sign.down()
+                self._rest_if_idle()
                 self._finish(handle)
+
+    def _rest_if_idle(self) -> None:
+        """The sign stays up between queued jobs, so the cores stay with the engine until it has nothing to do."""
+        with self._lock:
+            idle = self._waiting == 0
+        if idle:
+            self.sign.down()
 
     @staticmethod
     def _finish(handle: JobHandle) -> None:

@@ -74,6 +74,17 @@ def test_queued_jobs_keep_it_up_and_a_skipped_job_never_raises_it(scheduler, tmp
     assert skipped.done.wait(30) and scheduler.sign.ups == 1, "a job stopped before it started uses no core"
 
 
+def test_a_job_stopped_in_the_queue_behind_another_takes_the_sign_down(scheduler, tmp_path):
+    gate = threading.Event()
+    first = scheduler.submit(lambda ctx: gate.wait(30))
+    behind = scheduler.submit(lambda ctx: None)
+    assert wait_for(lambda: engine_generating(tmp_path / "signs"), 5)
+    behind.stop()  # the first one ends with this one still queued, so it leaves the sign up for it
+    gate.set()
+    assert first.done.wait(30) and behind.done.wait(30) and isinstance(behind.error, Exception)
+    assert wait_for(lambda: not engine_generating(tmp_path / "signs"), 5), "nothing runs: the sign must be down"
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     with running_engine(tmp_path_factory.mktemp("generating-sign")) as eng:
