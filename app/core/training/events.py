@@ -2,12 +2,15 @@
 appended to `events.jsonl` in the run folder so a restarted app can re-attach and replay the curves. Every event
 also carries `t`, the time it was written (seconds since the epoch).
 
-    started     total_steps, examples, device, method, (resumed_from)
-    step        step, loss, lr, epoch, tokens (real, unpadded, this step), tokens_per_s, mem_mb (10^6 bytes), eta_s
-    eval        step, eval_loss
+    started     total_steps, examples, device, method, (resumed_from), pairs, unpaired_down, eval_pairs
+    step        step, loss, lr, epoch, tokens (real, unpadded, this step), tokens_per_s, mem_mb (10^6 bytes), eta_s,
+                (sft_loss, pref_loss: the two parts of `loss` when the job learns preferences; sft_loss is None
+                without replies to imitate)
+    eval        step, eval_loss, (pref_accuracy, pref_margin: on the held-out pairs, when there are any)
     checkpoint  step, path
     log         message                      (a line for the live view's log)
-    done        adapter_dir, gguf_adapter, eval_loss_before, eval_loss_after
+    done        adapter_dir, gguf_adapter, eval_loss_before, eval_loss_after, pref_pairs (held-out pairs measured,
+                0 without), pref_accuracy_before / _after, pref_margin_before / _after (None without held-out pairs)
     error       message, detail              (message for a person; detail: the exception, for a bug report)
 """
 
