@@ -52,6 +52,18 @@ def _persona_file(home: str, recording: Recording) -> Path:
     return path
 
 
+def _preference_file(home: str, recording: Recording) -> Path:
+    """One preference pair in TRL's form: the persona's answer preferred to what the base model really wrote to the
+    same question (kept with the recording's blind A/B test)."""
+    ab = recording.notes["ab"]
+    persona = next(m["content"] for example in recording.notes["examples"] for m in example
+                   if m["role"] == "assistant")
+    path = Path(home) / "preferences.jsonl"
+    path.write_text(json.dumps({"prompt": [{"role": "user", "content": ab["prompt"]}], "chosen": persona,
+                                "rejected": ab["base"]}) + "\n", encoding="utf-8")
+    return path
+
+
 def _new_job(window, home: str, recording: Recording) -> None:
     """The New job page after a preview of the persona set, with the recorded job as this model's past job (so the
     estimate is learned from it)."""
@@ -59,8 +71,8 @@ def _new_job(window, home: str, recording: Recording) -> None:
 
     _finished_job(window, recording)
     page = window.training_tab.new_job
-    page.add_files([str(_persona_file(home, recording))])
-    page.form.set_values({**page.form.values(), **recording.options, "fit_to_data": False})
+    page.add_files([str(_persona_file(home, recording)), str(_preference_file(home, recording))])
+    page.form.set_values({**page.form.values(), **recording.options, "fit_to_data": True})  # the default path
     page.preview()
     _wait(lambda: page.built is not None, 60)
     page.assistant.setText("Captain Ember")
