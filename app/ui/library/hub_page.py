@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -29,35 +29,14 @@ from app.ui.background import run_in_background
 from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
 from app.ui.library.recommended_panel import RecommendedPanel
 from app.ui.plain_text import plain_label
+from app.ui.row_model import RowTableModel
 from app.ui.tables import row_table
 
 if TYPE_CHECKING:
     from app.core.library import hub
 
 
-class _Table(QAbstractTableModel):
-    columns: tuple[str, ...] = ()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.rows: list = []
-
-    def set_rows(self, rows: list) -> None:
-        self.beginResetModel()
-        self.rows = list(rows)
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        return self.columns[section] if orientation == Qt.Horizontal and role == Qt.DisplayRole else None
-
-
-class SearchResultsModel(_Table):
+class SearchResultsModel(RowTableModel):
     columns = ("Model", "Downloads", "Likes", "Files")
 
     def data(self, index, role=Qt.DisplayRole):
@@ -74,7 +53,7 @@ class SearchResultsModel(_Table):
         )[index.column()]
 
 
-class RepoFilesModel(_Table):
+class RepoFilesModel(RowTableModel):
     columns = ("File", "Size", "Quant", "Fit")
 
     def __init__(self, parent=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QStringListModel, Qt
+from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -20,6 +20,7 @@ from app.core.training.dataset import BuiltDataset
 from app.core.training.preferences import PreferencePair
 from app.core.training.tokenizer import TrainingTokenizer
 from app.ui.plain_text import plain_label
+from app.ui.row_model import RowTableModel
 from app.ui.tables import row_table
 from app.ui.training.pair_view import PairView
 
@@ -59,29 +60,14 @@ def preference_pairs(built: BuiltDataset) -> list[tuple[PreferencePair, bool]]:
             + [(p, True) for p in built.eval_prefs if isinstance(p, PreferencePair)])
 
 
-class SourceCountsModel(QAbstractTableModel):
-    COLUMNS = ("Source", "To imitate", "Pairs", "Lone ▲", "Lone ▼")
+class SourceCountsModel(RowTableModel):
+    columns = ("Source", "To imitate", "Pairs", "Lone ▲", "Lone ▼")
     TIPS = ("Where the examples come from",
             "Replies the assistant learns to write: thumbs-up replies, corrections, file and writing examples",
             "A preferred and a less preferred reply to the same prompt (a correction and the reply it corrects, or "
             "a ▲ version and a ▼ version)",
             "Thumbs-up replies with no other rated version (imitated)",
             "Thumbs-down replies with no correction and no preferred version: made less likely")
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.rows: list[SourceRow] = []
-
-    def set_rows(self, rows: list[SourceRow]) -> None:
-        self.beginResetModel()
-        self.rows = list(rows)
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():
@@ -101,7 +87,7 @@ class SourceCountsModel(QAbstractTableModel):
         if orientation != Qt.Horizontal:
             return None
         if role == Qt.DisplayRole:
-            return self.COLUMNS[section]
+            return self.columns[section]
         if role == Qt.ToolTipRole:
             return self.TIPS[section]
         return None
