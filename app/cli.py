@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench_train_chat.add_argument("--steps", type=int, default=40, help="training steps of each job (default 40)")
     bench_train_chat.add_argument("--tokens", type=int, default=128, help="tokens generated per reply (default 128)")
+    bench_train_chat.add_argument("--engine-threads", type=int, default=None,
+                                  help="the engine's threads (default: Settings, one core left free)")
     bench_train_chat.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
 
     worker = sub.add_parser("train-worker", description="Run one training job (the app starts this in a child "
@@ -104,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="steps of the DPO comparison against TRL (default 12; 0 leaves it out)")
     bench_train.add_argument("--pairs", type=int, default=48, help="preference pairs in the DPO set (default 48)")
     bench_train.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
+    bench_train.add_argument("--trainer-bf16", action="store_true",
+                             help="add the plain Trainer with bf16=True (CPU autocast) as a third SFT variant")
 
     probe = sub.add_parser("window-probe", description="Used by the start-up benchmark.")
     probe.add_argument("what", choices=("shown", "idle-rss"))
@@ -161,11 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         from app.bench.train_bench import main as bench_train
 
         return bench_train(steps=args.steps, batch=args.batch, examples=args.examples, rounds=args.rounds,
-                           dpo_steps=args.dpo_steps, pairs=args.pairs, json_out=args.json_out)
+                           dpo_steps=args.dpo_steps, pairs=args.pairs, json_out=args.json_out,
+                           trainer_bf16=args.trainer_bf16)
     if args.command == "bench" and args.bench_what == "train-chat":
         from app.bench.train_chat_bench import main as bench_train_chat
 
-        return bench_train_chat(steps=args.steps, tokens=args.tokens, json_out=args.json_out)
+        return bench_train_chat(steps=args.steps, tokens=args.tokens, json_out=args.json_out,
+                                engine_threads=args.engine_threads)
     if args.command == "bench" and args.bench_what == "monitor":
         from app.bench.monitor_bench import main as bench_monitor
 

@@ -6,7 +6,10 @@
   (app/bench/trl_dpo.py), with the first steps' losses side by side.
 
 Same base (the starter model's plain copy), same LoRA settings, batch size, learning rate and number of steps, each
-run in its own child process. The variants take turns (A B A B ...), so a machine that gets slower or faster
+run in its own child process. Hearth's worker picks its precision as it does for a user (bfloat16 mixed precision
+where this CPU is faster at it, precision.py); the plain script runs in float32, Trainer's default on a CPU, and
+--trainer-bf16 adds one that asks Trainer for bf16 autocast. The TRL comparison runs both in float32, so its losses
+line up. The variants take turns (A B A B ...), so a machine that gets slower or faster
 during the benchmark moves both alike, and each round gives a ratio; the report gives each variant's median
 tokens/s and the median ratio with its spread. Tokens are real (unpadded) tokens; time is the training loop only
 (model loading and the first evaluation are left out of every variant; Hearth's one pass for the reference
@@ -90,7 +93,8 @@ class Clock(TrainerCallback):
         counted["end"] = time.perf_counter()
 args = TrainingArguments(output_dir=cfg["out"], per_device_train_batch_size=cfg["batch"], max_steps=cfg["steps"],
         learning_rate=cfg["lr"], lr_scheduler_type="cosine", logging_steps=10**6, save_strategy="no", report_to=[],
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=cfg["seed"], remove_unused_columns=False)
+        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=cfg["seed"], remove_unused_columns=False,
+        bf16=cfg.get("bf16", False))
 trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[Clock()])
 trainer.train()
 print(json.dumps({"tokens": counted["tokens"], "seconds": counted["end"] - counted["start"]}))
@@ -114,7 +118,7 @@ def _hearth_job(core, built, spec, cfg: dict, objective: str):
                "lora_rank": cfg["rank"], "lora_alpha": cfg["alpha"], "lora_dropout": 0.0, "eval_every": 0,
                "checkpoint_every": 0, "seed": cfg["seed"], "max_length": 1024, "packing": False,
                "fit_to_data": False, "objective": objective, "lr_schedule": cfg.get("schedule", "cosine"),
-               "preference_beta": cfg.get("beta", 0.1)}
+               "preference_beta": cfg.get("beta", 0.1), "precision": cfg.get("precision", "auto")}
     with core.db.session() as session:
         return create_job(session, default_model(session), options, spec, built, name="bench")
 
@@ -206,7 +210,7 @@ def _print(title: str, result: dict, reference: str) -> None:
 
 
 def main(steps: int = 24, batch: int = 8, examples: int = 96, rounds: int = 3, dpo_steps: int = 12,
-         pairs: int = 48, json_out: str | None = None) -> int:
+         pairs: int = 48, json_out: str | None = None, trainer_bf16: bool = False) -> int:
     os.environ.setdefault("HEARTH_HOME", tempfile.mkdtemp(prefix="hearth-bench-"))
     from app import paths
     from app.core.startup import open_core
@@ -220,16 +224,22 @@ def main(steps: int = 24, batch: int = 8, examples: int = 96, rounds: int = 3, d
     plain = _plain_copy_in_child(Path(base.path), paths.cache_dir())
     cfg = {"steps": steps, "batch": batch, "lr": 2e-4, "rank": 16, "alpha": 32, "seed": 7}
     report = {"model": base.name, "rounds": rounds}
-    sft = interleaved(rounds, {"Hearth worker": lambda: _run_hearth_sft(data, cfg, core),
-                               "plain Trainer script": lambda: _run_plain(plain, data, cfg, workdir)})
+    variants = {"Hearth worker": lambda: _run_hearth_sft(data, cfg, core),
+                "plain Trainer script": lambda: _run_plain(plain, data, cfg, workdir)}
+    if trainer_bf16:  # what a user who knows to ask Trainer for bf16 autocast gets (Hearth chooses it by itself)
+        variants["plain Trainer, bf16=True"] = lambda: _run_plain(plain, data, {**cfg, "bf16": True}, workdir)
+    sft = interleaved(rounds, variants)
     report["sft"] = {**summary(sft, "plain Trainer script"), "steps": steps, "batch": batch, "examples": examples}
+    if trainer_bf16:
+        report["sft_vs_bf16"] = summary({k: v for k, v in sft.items() if k != "plain Trainer script"},
+                                        "plain Trainer, bf16=True")
     if dpo_steps:
         from app.bench.trl_dpo import tokenized_pairs
         from app.core.training.tokenizer import TrainingTokenizer
 
         records = synthetic_pairs(pairs)
         rows = tokenized_pairs(records, TrainingTokenizer.for_model(base.path, base.format), 1024)
-        dcfg = {**cfg, "steps": dpo_steps, "lr": 5e-5, "beta": 0.1, "schedule": "constant"}
+        dcfg = {**cfg, "steps": dpo_steps, "lr": 5e-5, "beta": 0.1, "schedule": "constant", "precision": "fp32"}
         dpo = interleaved(rounds, {"Hearth worker (pairs)": lambda: _run_hearth_dpo(records, dcfg, core),
                                    "TRL DPOTrainer": lambda: _run_trl(plain, rows, dcfg, workdir)})
         report["dpo"] = {**summary(dpo, "TRL DPOTrainer"), "steps": dpo_steps, "batch": batch, "pairs": pairs,
@@ -239,6 +249,8 @@ def main(steps: int = 24, batch: int = 8, examples: int = 96, rounds: int = 3, d
     print(f"Hearth training benchmark · {base.name} · LoRA r16 all-linear · batch {batch} · "
           f"{rounds} interleaved rounds")
     _print(f"SFT: {steps} steps on {examples} chats of mixed length", report["sft"], "plain Trainer script")
+    if trainer_bf16:
+        _print("SFT against the plain Trainer with bf16=True", report["sft_vs_bf16"], "plain Trainer, bf16=True")
     if dpo_steps:
         _print(f"DPO: {dpo_steps} steps on {pairs} pairs of mixed length (beta 0.1, constant lr)", report["dpo"],
                "TRL DPOTrainer")

@@ -122,7 +122,8 @@ def _decode(replies: list[dict]) -> float:
     return statistics.median(r["decode_tps"] for r in replies) if replies else float("nan")
 
 
-def main(steps: int = 40, batch: int = 4, tokens: int = 128, idle_replies: int = 4, json_out: str | None = None) -> int:
+def main(steps: int = 40, batch: int = 4, tokens: int = 128, idle_replies: int = 4, json_out: str | None = None,
+         engine_threads: int | None = None) -> int:
     home = tempfile.mkdtemp(prefix="hearth-bench-train-chat-")
     os.environ["HEARTH_HOME"] = home
 
@@ -137,6 +138,8 @@ def main(steps: int = 40, batch: int = 4, tokens: int = 128, idle_replies: int =
     core = open_core()
     with core.db.session() as session:
         model = default_model(session)
+    if engine_threads:  # e.g. every core, where a chat and a job fight hardest
+        core.settings.set("n_threads", engine_threads)
     n_threads = core.settings["n_threads"]
     workdir = Path(home) / "bench"
     workdir.mkdir()

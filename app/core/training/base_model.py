@@ -61,8 +61,9 @@ def plain_copy(gguf_path: Path, cache_dir: Path, log_line=lambda _m: None) -> Pa
     return target
 
 
-def load_for_training(folder: Path, method: str, device: str):
-    """The base model, ready for adapters: float32 on the CPU, or 4-bit NF4 for QLoRA."""
+def load_for_training(folder: Path, method: str, device: str, precision: str = "fp32"):
+    """The base model, ready for adapters: float32 on the CPU (bfloat16 for mixed precision, see precision.py),
+    bfloat16 on a GPU, or 4-bit NF4 for QLoRA."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -79,8 +80,17 @@ def load_for_training(folder: Path, method: str, device: str):
         # No generation may run on this model before training starts: on the CPU, bitsandbytes then repacks the
         # 4-bit weights and the backward pass silently stops reaching the adapters (the loss stays flat).
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
+    if device != "cpu":
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).to(device)
+    if precision == "bf16":  # frozen weights stored as they are multiplied: half the memory, no cast per step
+        from app.core.training.precision import register_attention
+
+        try:
+            return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16,
+                                                        attn_implementation=register_attention())
+        except (ValueError, NotImplementedError):  # an architecture without the attention interface
+            return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
 
 
 def add_adapter(model, options: dict):

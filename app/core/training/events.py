@@ -2,7 +2,8 @@
 appended to `events.jsonl` in the run folder so a restarted app can re-attach and replay the curves. Every event
 also carries `t`, the time it was written (seconds since the epoch).
 
-    started     total_steps, examples, device, method, (resumed_from), pairs, unpaired_down, eval_pairs
+    started     total_steps, examples, device, method, precision (fp32 / bf16), (resumed_from), pairs,
+                unpaired_down, eval_pairs
     step        step, loss, lr, epoch, tokens (real, unpadded, this step), tokens_per_s, mem_mb (10^6 bytes), eta_s,
                 (sft_loss, pref_loss: the two parts of `loss` when the job learns preferences; sft_loss is None
                 without replies to imitate)

@@ -15,6 +15,8 @@ TARGETS = (("all-linear", "All linear layers"), ("attention", "Attention only (q
 SCHEDULES = (("cosine", "Cosine"), ("linear", "Linear"), ("constant", "Constant"))
 OBJECTIVES = (("auto", "Imitate good replies, and learn preferences when there are any"),
               ("sft", "Imitate good replies only"))
+PRECISIONS = (("auto", "Automatic: bfloat16 where this CPU is faster at it"), ("fp32", "float32"),
+              ("bf16", "bfloat16 mixed precision"))
 OVERFLOW = (("cut", "Cut to the maximum length"), ("drop", "Leave the example out"))
 
 TRAINING_OPTIONS: tuple[Option, ...] = (
@@ -28,6 +30,10 @@ TRAINING_OPTIONS: tuple[Option, ...] = (
     Option("method", "Method", str, "lora", "LoRA trains small adapter matrices beside the full-precision model. "
            "QLoRA keeps the base in 4-bit NF4 to save memory; it needs bitsandbytes and is fastest on an NVIDIA GPU.",
            choices=METHODS),
+    Option("precision", "Precision (CPU)", str, "auto", "On CPUs that compute in bfloat16 natively (recent Intel "
+           "and AMD with AVX-512 BF16 or AMX, Arm with BF16), the base model's products run in bfloat16 while the "
+           "adapter stays in float32: about 1.8x faster on the starter model. Automatic measures this CPU at the "
+           "start; a GPU always trains in bfloat16.", choices=PRECISIONS),
     Option("lora_rank", "LoRA rank", int, 16, "Size of the adapter matrices. Higher learns more and uses more memory.",
            1, 256, 4),
     Option("lora_alpha", "LoRA alpha", int, 32, "Scale of the adapter's effect (effective scale = alpha / rank).",

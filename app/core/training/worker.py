@@ -3,7 +3,8 @@ adapter, and reports through the JSON-lines protocol (events.py) on stdout and i
 
 The loop is plain PyTorch rather than transformers' Trainer: batches are grouped by length (little padding), the
 loss is averaged over the reply tokens of the whole accumulated step, checkpoints hold everything needed to resume
-(adapter, optimiser, scheduler, step), and nothing prints to stdout but events.
+(adapter, optimiser, scheduler, step), and nothing prints to stdout but events. On a CPU that computes bfloat16
+natively, the frozen base runs in bfloat16 mixed precision (precision.py); the adapter always trains in float32.
 
 With preferences (objective "auto"), each optimiser step's loss is the SFT loss over the next SFT batch plus the
 preference loss (preference_loss.py) over the next batch of preference units, each source cycling on its own
@@ -22,7 +23,7 @@ import time
 import traceback
 from pathlib import Path
 
-from app.core.training import preference_units
+from app.core.training import precision, preference_units
 from app.core.training.batches import collate, collate_packed, epoch_order, steps_per_epoch
 from app.core.training.dataset import DatasetError, read_jsonl_items
 from app.core.training.events import EventWriter
@@ -113,11 +114,15 @@ class Run:
                 self.log(why)
                 method = "lora"
         self.method = method
+        self.precision, why = precision.choose(self.options.get("precision", "auto"), self.device, method)
+        if why:
+            self.log(why)
         folder = base_model.plain_copy(path, Path(self.job["cache_dir"]), self.log) if base["format"] == "gguf" else path
         self.log(f"Loading {base['name']} for {method.upper()} on {self.device}…")
-        model = base_model.load_for_training(folder, method, self.device)
+        model = base_model.load_for_training(folder, method, self.device, self.precision)
         model.config.use_cache = False
         self.model = base_model.add_adapter(model, self.options)
+        precision.prepare_adapter(self.model, self.precision)
         self.pad_id = self.tokenizer.bos_id if self.tokenizer.bos_id is not None else 0
         self.lengths = [len(e.input_ids) for e in self.train_items]
         self.unit_lengths = [u.length for u in self.units]
@@ -193,10 +198,11 @@ class Run:
         keep = targets != IGNORE
         base = self.model.get_base_model()
         body, head = getattr(base, "model", None), getattr(base, "lm_head", None)
-        if body is None or head is None or getattr(base.config, "final_logit_softcapping", None):
-            return self.model(**inputs).logits[:, :-1, :][keep].float(), targets[keep], keep
-        hidden = body(**inputs).last_hidden_state[:, :-1, :]
-        return head(hidden[keep]).float(), targets[keep], keep
+        with precision.autocast(self.device, self.precision):
+            if body is None or head is None or getattr(base.config, "final_logit_softcapping", None):
+                return self.model(**inputs).logits[:, :-1, :][keep].float(), targets[keep], keep
+            hidden = body(**inputs).last_hidden_state[:, :-1, :]
+            return head(hidden[keep]).float(), targets[keep], keep
 
     def _loss_sum(self, batch):
         """Summed cross-entropy over the reply tokens, and how many there were."""
@@ -249,6 +255,7 @@ class Run:
         try:
             with self.model.disable_adapter() if base else contextlib.nullcontext(), torch.no_grad():
                 for start in range(0, len(order), size):
+                    self.courtesy.between_batches()
                     chunk = order[start : start + size]
                     logps = self._sequence_logps(preference_units.collate_units(chunk, units, self.pad_id).batch)
                     logps, at = logps.tolist(), 0
@@ -290,7 +297,7 @@ class Run:
         n = len(ids)
         self._eval_mode()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), precision.autocast(self.device, self.precision):
                 alone = body(input_ids=torch.tensor([ids], device=self.device)).last_hidden_state[0]
                 packed = body(input_ids=torch.tensor([ids + ids], device=self.device),
                               position_ids=torch.tensor([list(range(n)) * 2], device=self.device)).last_hidden_state[0, n:]
@@ -298,6 +305,7 @@ class Run:
             return False
         finally:
             self.model.train()
+        alone, packed = alone.float(), packed.float()
         return float((alone - packed).abs().max() / alone.abs().max().clamp_min(1e-6)) < 0.02
 
     def evaluate(self) -> float:
@@ -307,6 +315,7 @@ class Run:
         total, count = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(self.eval_items), self.options["batch_size"]):
+                self.courtesy.between_batches()
                 batch = collate(self.eval_items[start : start + self.options["batch_size"]], self.pad_id)
                 loss, n = self._loss_sum(batch)
                 total, count = total + float(loss), count + n
@@ -368,7 +377,7 @@ class Run:
         if checkpoint is not None:
             step = self.restore(checkpoint)
         self.events.emit("started", total_steps=self.total, examples=len(self.train_items), device=self.device,
-                         method=self.method, eval_examples=len(self.eval_items), resumed_from=step or None,
+                         method=self.method, precision=self.precision, eval_examples=len(self.eval_items), resumed_from=step or None,
                          pairs=sum(u.is_pair for u in self.units), unpaired_down=sum(not u.is_pair for u in self.units),
                          eval_pairs=len(self.held_out))
         if self.eval_before is None:

@@ -30,7 +30,7 @@ def test_the_dpo_loss_matches_trl_step_by_step(core, shared_training_cache, tmp_
     pairs = [marker_pair(q, a) for q, a in zip(QUESTIONS, ANSWERS)]
     options = dict(max_steps=STEPS, batch_size=len(pairs), grad_accum=1, learning_rate=5e-4, lr_schedule="constant",
                    lora_rank=8, lora_alpha=16, lora_dropout=0.0, preference_beta=0.1, seed=7, eval_every=0,
-                   checkpoint_every=0)
+                   checkpoint_every=0, precision="fp32")  # TRL runs in float32 here, so Hearth does too
     job = make_job(core, shared_training_cache, **options)
     with_preferences(job, pairs, [], sft=False)
     child = Child(job.run_dir)

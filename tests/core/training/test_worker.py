@@ -252,14 +252,18 @@ def test_qlora_learns_on_the_cpu_even_after_an_evaluation(core, cache_dir):
     assert losses[-1] < losses[0] / 4 and evals[-1] < evals[0] / 2, (losses, evals)
 
 
-def test_packing_trains_on_exactly_what_padding_does(core, cache_dir):
+# In float32 the losses agree to float noise; bfloat16 rounds packed rows' products differently from padded ones
+# (measured: within 0.7 %), still far below a step's own change (18-30 %).
+@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 2e-3), ("bf16", 1e-2)])
+def test_packing_trains_on_exactly_what_padding_does(core, cache_dir, precision, tolerance):
     """Same examples, same start: with packing the step losses match the padded run's (attention stays within
     each example, positions start again), so packing changes the speed and nothing else."""
     losses = {}
     for packing in (False, True):
-        job = make_job(core, cache_dir, max_steps=3, eval_every=0, checkpoint_every=0, packing=packing)
+        job = make_job(core, cache_dir, max_steps=3, eval_every=0, checkpoint_every=0, packing=packing,
+                       precision=precision)
         child = Child(job.run_dir)
         assert child.finish() == 0, (job.run_dir / "stderr.log").read_text()[-3000:]
         assert not any("cannot keep packed" in e.get("message", "") for _, e in child.events)
         losses[packing] = [e["loss"] for _, e in child.events if e["event"] == "step"]
-    assert losses[True] == pytest.approx(losses[False], rel=2e-3), losses
+    assert losses[True] == pytest.approx(losses[False], rel=tolerance), losses
