@@ -9,6 +9,7 @@ from app.core.chat.reply import run_reply
 from app.core.chat.turns import NoModelError, start_turn
 from app.core.engine.backend import ModelLoadError
 from app.core.engine.events import ContextTrimmed, Failed, Finished, TextDelta
+from app.core.engine.generating_sign import GeneratingSign
 from app.core.library.registry import default_model, find_model, get_model
 from app.core.startup import open_core
 from app.core.storage import conversations as convs
@@ -65,6 +66,8 @@ def chat(args) -> int:
     except (ModelLoadError, NoModelError, ValueError) as exc:
         return _err(str(exc))
     status = 0
+    sign = GeneratingSign()  # a training job gives this reply the cores, as it does the engine's (yielding.py)
+    sign.up()
     try:
         for event in run_reply(core.db, backend, pending, lambda: False):
             if isinstance(event, TextDelta):
@@ -86,4 +89,6 @@ def chat(args) -> int:
     except KeyboardInterrupt:
         print("\n[stopped]", file=sys.stderr)
         status = 130
+    finally:
+        sign.down()
     return status

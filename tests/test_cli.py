@@ -4,6 +4,7 @@ import time
 
 from sqlalchemy import create_engine, text
 
+from app.core.engine.generating_sign import engine_generating
 from tests.helpers.procs import hearth, spawn
 
 
@@ -34,6 +35,8 @@ def test_chat_with_unknown_model_or_conversation_says_so(hearth_home):
 def test_killed_mid_reply_keeps_the_text_and_marks_it_interrupted(hearth_home):
     ok = hearth("chat", "Say hi.", "--max-tokens", "8", home=hearth_home)
     assert ok.returncode == 0, ok.stderr
+    signs = hearth_home / "generating"
+    assert not engine_generating(signs) and not list(signs.glob("[0-9]*")), "a finished reply takes its sign down"
     db = create_engine(f"sqlite:///{hearth_home / 'hearth.sqlite3'}")
     # --ignore-eos: the reply cannot end before max tokens, whatever the model would choose to write
     proc = spawn("chat", "Write a very long essay about the history of bread.", "--conversation", "1",
@@ -46,8 +49,10 @@ def test_killed_mid_reply_keeps_the_text_and_marks_it_interrupted(hearth_home):
             row = conn.execute(text("SELECT content, status FROM message WHERE id = 4")).first()
         partial = row[0] if row else ""
     assert len(partial) >= 40 and row[1] == "streaming", "the reply should reach the database while streaming"
+    assert engine_generating(signs), "a training job must see the command line's reply, as it sees the engine's"
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
+    assert not engine_generating(signs), "the sign of a killed process counts for nothing"
     db.dispose()
     exported = json.loads(hearth("export", home=hearth_home).stdout)  # any Hearth process recovers on open
     messages = exported["conversations"][0]["messages"]

@@ -26,6 +26,7 @@ from app.ui.server.status_indicator import ServerIndicator
 from app.ui.settings.settings_events import SettingsEvents
 from app.ui.settings.settings_page import SettingsPage
 from app.ui.training.nudge_bar import StatusNudge
+from app.ui.training.status_training import TrainingIndicator
 from app.ui.training.training_tab import TrainingTab
 
 ENGINE_STATES = {"idle": "Ready", "loading": "Loading model…", "generating": "Generating…"}
@@ -80,6 +81,8 @@ class MainWindow(QMainWindow):
         for label in (self.model_label, self.context_label, self.state_label):
             label.setObjectName("statusItem")
         self.statusBar().addWidget(self.model_label, 1)
+        self.training_indicator = TrainingIndicator(core.db)  # "Training My assistant v2 · step 7 of 20"
+        self.statusBar().addPermanentWidget(self.training_indicator)
         self.training_nudge = StatusNudge()  # "23 replies rated since My assistant v2 — train v3?"
         self.statusBar().addPermanentWidget(self.training_nudge)
         self.statusBar().addPermanentWidget(self.memory_label)
@@ -119,10 +122,15 @@ class MainWindow(QMainWindow):
         """The nudge to train the next version: shown here, counted again when a reply is rated or a setting
         changes, and told the hardware readings that say whether the computer is idle (to train unasked, opt-in)."""
         nudge = self.training_tab.nudge
+        controller = self.training_tab.controller
+        controller.job_started.connect(self.training_indicator.on_started)
+        controller.job_event.connect(self.training_indicator.on_event)
+        controller.job_ended.connect(self.training_indicator.on_ended)
+        self.training_indicator.clicked.connect(self._show_running_job)
         nudge.changed.connect(self.training_nudge.show_nudge)
         self.training_nudge.clicked.connect(self._train_next_version)
         self.training_tab.note_posted.connect(lambda text: self.statusBar().showMessage(text, 15000))
-        self.chat.view.rating_changed.connect(nudge.refresh_soon)
+        self.chat.feedback_saved.connect(nudge.refresh_soon)
         self.settings_events.setting_changed.connect(nudge.on_setting_changed)
         self.monitor.sample_taken.connect(nudge.on_sample)
         self.chat.adapter_shown.connect(self.training_tab.set_adapter_in_use)
@@ -198,6 +206,11 @@ class MainWindow(QMainWindow):
     def _use_adapter(self, adapter_id: int) -> None:
         self.chat.use_adapter(adapter_id)
         self.tabs.setCurrentWidget(self.chat)
+
+    @Slot()
+    def _show_running_job(self) -> None:
+        self.tabs.setCurrentWidget(self.training_tab)
+        self.training_tab.show_live_job()
 
     @Slot()
     def _train_next_version(self) -> None:

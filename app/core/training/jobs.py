@@ -95,11 +95,13 @@ def create_job(session: Session, base: ModelRef, options: dict, spec: DatasetSpe
 
 
 def data_shape(built: BuiltDataset, uses_preferences: bool = True) -> recipe.DataShape:
-    """What the recipe chooses from: the training split's examples, their trained tokens, and its preferences."""
+    """What the recipe chooses from: the training split's examples, their trained tokens, and its preferences. A lone
+    thumbs-up is trained on as a reply to imitate (the worker adds it to the examples when it is not one already),
+    so only lone thumbs-down count as unpaired preferences here."""
     prefs = built.train_pref_items if uses_preferences else []
     return recipe.DataShape(examples=len(built.train), tokens=sum(i.encoded.trained for i in built.train),
                             pairs=sum(not isinstance(p.record, Unpaired) for p in prefs),
-                            unpaired=sum(isinstance(p.record, Unpaired) for p in prefs))
+                            unpaired=sum(isinstance(p.record, Unpaired) and not p.record.desirable for p in prefs))
 
 
 def dataset_record(spec: DatasetSpec, built: BuiltDataset, recipe_note: str = "") -> dict:

@@ -47,7 +47,7 @@ class DataShape:
     examples: int  # SFT examples in the training split
     tokens: int  # their trained (reply) tokens
     pairs: int = 0  # preference pairs in the training split
-    unpaired: int = 0  # lone rated replies used as preferences
+    unpaired: int = 0  # lone thumbs-down replies (made less likely, KTO)
 
     @classmethod
     def of(cls, examples: Iterable, pairs: int = 0, unpaired: int = 0) -> DataShape:
@@ -171,7 +171,7 @@ def _note(shape: DataShape, model_params: int | None, total: int, rate: float, e
     if shape.pairs:
         data.append(_count(shape.pairs, "preference pair"))
     if shape.unpaired:
-        data.append(_count(shape.unpaired, "lone rated reply", "lone rated replies"))
+        data.append(_count(shape.unpaired, "lone thumbs-down", "lone thumbs-down"))
     what = " and ".join([", ".join(data[:-1]), data[-1]] if len(data) > 1 else data) or "no examples"
     parts = []
     if "max_steps" not in kept:

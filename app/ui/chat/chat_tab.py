@@ -75,6 +75,7 @@ class ChatTab(QWidget):
     reply_settled = Signal(int, object)  # message id, Finished or the error text
     # The adapter the conversation on screen answers through ("" for the base model): the status bar names it.
     adapter_shown = Signal(str)
+    feedback_saved = Signal(int)  # message id: a thumb or a correction is stored (the training nudge counts them)
 
     def __init__(self, core: Core, engine: EngineController, models: ModelListModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -341,6 +342,7 @@ class ChatTab(QWidget):
         with self.db.session() as session:
             rate_reply(session, message_id, rating)
         self.reload_thread()
+        self.feedback_saved.emit(message_id)
 
     @Slot(int)
     def correct(self, message_id: int) -> None:
@@ -357,6 +359,7 @@ class ChatTab(QWidget):
         with self.db.session() as session:
             correct_reply(session, message_id, text)
         self.reload_thread()
+        self.feedback_saved.emit(message_id)
 
     # --- engine events (main thread) ---------------------------------------------------------------------------
     @Slot(int, str)

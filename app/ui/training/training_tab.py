@@ -201,6 +201,13 @@ class TrainingTab(QWidget):
         if self.pages is not None:
             self.nudge_bar.show_nudge(nudge)
 
+    def show_live_job(self) -> None:
+        """The Jobs page with a running job on it (for the status bar's "Training …" link)."""
+        running = list(self.controller.followers)
+        if self.pages is not None and running:
+            self.pages.setCurrentIndex(1)
+            self.select_job(running[0])
+
     def select_job(self, job_id: int) -> None:
         self._mark_row(job_id)
         self._show_selected_job()

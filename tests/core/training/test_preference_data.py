@@ -167,6 +167,11 @@ def test_the_build_counts_each_source_and_says_so(core, tokenizer, tmp_path):
         sequences = (item.encoded.chosen, item.encoded.rejected) if hasattr(item.encoded, "chosen") else (
             item.encoded.encoded,)
         assert all(s.trained > 0 for s in sequences)
+    shape = jobs.data_shape(built)  # what the recipe sizes the job by: a lone thumbs-up is an example, not a pref
+    train = built.train_pref_items
+    assert shape.pairs == sum(isinstance(p.record, PreferencePair) for p in train)
+    assert shape.unpaired == sum(isinstance(p.record, Unpaired) and not p.record.desirable for p in train)
+    assert shape.examples == len(built.train)
 
 
 def test_preferences_alone_are_a_dataset_and_nothing_at_all_is_a_clear_error(tokenizer, tmp_path):

@@ -88,7 +88,7 @@ def test_preferences_alone_train_over_the_pairs_at_a_gentler_rate():
     options, note = apply({}, shape, STARTER)
     assert options["max_steps"] >= recipe.PASSES * steps_per_epoch(50, DEFAULTS["batch_size"], 1)
     assert options["learning_rate"] < apply({}, PERSONA, STARTER)[0]["learning_rate"]
-    assert note.startswith("Chosen for 40 preference pairs and 10 lone rated replies on a 135M model:")
+    assert note.startswith("Chosen for 40 preference pairs and 10 lone thumbs-down on a 135M model:")
 
 
 def test_preferences_beside_examples_count_in_the_epoch_and_the_cost():
