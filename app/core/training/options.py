@@ -32,7 +32,7 @@ TRAINING_OPTIONS: tuple[Option, ...] = (
            choices=METHODS),
     Option("precision", "Precision (CPU)", str, "auto", "On CPUs that compute in bfloat16 natively (recent Intel "
            "and AMD with AVX-512 BF16 or AMX, Arm with BF16), the base model's products run in bfloat16 while the "
-           "adapter stays in float32: about 1.8x faster on the starter model. Automatic measures this CPU at the "
+           "adapter stays in float32: about 1.6x faster on the starter model. Automatic measures this CPU at the "
            "start; a GPU always trains in bfloat16.", choices=PRECISIONS),
     Option("lora_rank", "LoRA rank", int, 16, "Size of the adapter matrices. Higher learns more and uses more memory.",
            1, 256, 4),
