@@ -88,7 +88,7 @@ def load_for_training(folder: Path, method: str, device: str, precision: str = "
         try:
             return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16,
                                                         attn_implementation=register_attention())
-        except (ValueError, NotImplementedError):  # an architecture without the attention interface
+        except (ValueError, NotImplementedError, ImportError):  # an architecture (or a transformers) without it
             return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
 
