@@ -377,7 +377,8 @@ class Run:
         if checkpoint is not None:
             step = self.restore(checkpoint)
         self.events.emit("started", total_steps=self.total, examples=len(self.train_items), device=self.device,
-                         method=self.method, precision=self.precision, eval_examples=len(self.eval_items), resumed_from=step or None,
+                         method=self.method, precision=self.precision, eval_examples=len(self.eval_items),
+                         resumed_from=step or None,
                          pairs=sum(u.is_pair for u in self.units), unpaired_down=sum(not u.is_pair for u in self.units),
                          eval_pairs=len(self.held_out))
         if self.eval_before is None:

@@ -6,7 +6,7 @@ The list ships with Hearth, so it shows offline; a download needs the network an
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QPushButton, QVBoxLayout, QWidget
 
 from app.core.library.fit import FitEstimate, MemoryBudget
@@ -15,6 +15,7 @@ from app.core.library.recommended import RecommendedModel
 from app.core.units import format_bytes
 from app.ui.library.fit_badge import VERDICT_ROLE, FitBadgeDelegate
 from app.ui.plain_text import plain_label
+from app.ui.row_model import RowTableModel
 from app.ui.tables import row_table
 
 NETWORK_HINT = (
@@ -23,7 +24,7 @@ NETWORK_HINT = (
 )
 
 
-class RecommendedTableModel(QAbstractTableModel):
+class RecommendedTableModel(RowTableModel):
     columns = ("Model", "Family", "Params", "Size", "Licence", "Fit", "")
 
     def __init__(self, n_ctx: int, gpu_layers: int = 0, parent=None):
@@ -34,25 +35,15 @@ class RecommendedTableModel(QAbstractTableModel):
 
     def set_entries(self, entries: list[RecommendedModel], budget: MemoryBudget | None = None) -> None:
         budget = budget or MemoryBudget.now()  # one reading for the whole list
+        fits = [m.fit(self.n_ctx, gpu_layers=self.gpu_layers, budget=budget) for m in entries]
         self.beginResetModel()
-        self.rows = list(entries)
-        self.fits = [m.fit(self.n_ctx, gpu_layers=self.gpu_layers, budget=budget) for m in self.rows]
+        self.rows, self.fits = list(entries), fits
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
     def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation != Qt.Horizontal:
-            return None
-        if role == Qt.DisplayRole:
-            return self.columns[section]
-        if role == Qt.ToolTipRole and self.columns[section] == "Fit":
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and self.columns[section] == "Fit":
             return f"Will it fit in the memory free now, with {self.n_ctx:,} tokens of context?"
-        return None
+        return super().headerData(section, orientation, role)
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():
